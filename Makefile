@@ -1,0 +1,61 @@
+# One recommender, five MLOps maturity levels. `make help` lists the targets.
+#
+# The Makefile bootstraps everything it needs from python3: uv (into .tools/ when it is not on
+# PATH), then the locked environment in .venv/. All run state goes under state/ (`make clean`).
+
+PYTHON   ?= python3
+UV_VERSION := 0.13.9
+STATE    := state
+SIZE     ?= small
+SEED     ?= 42
+SCENARIO ?= stable
+SIM_DATA := $(STATE)/datasets/$(SCENARIO)-$(SIZE)-seed$(SEED)
+# DATA may point at any dataset folder instead: a simulated one, or MovieLens ml-100k/ml-latest-small.
+DATA     ?= $(SIM_DATA)
+
+GENERATE = $(RUN) -m data generate --size $(SIZE) --seed $(SEED) --scenario $(SCENARIO) \
+	$(if $(SWITCH_DAY),--switch-day $(SWITCH_DAY)) --out $(SIM_DATA)
+
+UV  := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+ENV := .venv/.synced
+RUN := .venv/bin/python
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint data level0 clean distclean
+
+help: ## List the targets
+	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  knobs: SIZE=$(SIZE) (tiny|small|medium|large|<interactions>) SEED=$(SEED) SCENARIO=$(SCENARIO) DATA=<folder>"
+
+demo: $(ENV) ## From a fresh clone: set up, generate data, run every level
+	@$(MAKE) --no-print-directory level0
+
+test: $(ENV) ## Run the full test suite
+	$(RUN) -m pytest
+
+lint: $(ENV) ## Check style with ruff
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+data: $(ENV) ## Generate the simulated dataset (SIZE, SEED, SCENARIO, SWITCH_DAY)
+	$(GENERATE)
+
+level0: $(ENV) $(if $(filter $(DATA),$(SIM_DATA)),$(SIM_DATA)/world.json) ## Level 0: train by hand, hand over a joblib file
+	$(RUN) -m level0_manual.train --data $(DATA) --out $(STATE)/level0_manual
+
+$(SIM_DATA)/world.json: | $(ENV)
+	$(GENERATE)
+
+clean: ## Delete all run state (datasets, models, reports, tracking databases)
+	rm -rf $(STATE)
+
+distclean: clean ## Also delete the environment and the bootstrapped uv
+	rm -rf .venv .tools
+
+$(ENV): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)

@@ -1,0 +1,1 @@
+"""Level 0, the manual process: a script trains the recommender and hands over a joblib file."""

@@ -1,0 +1,94 @@
+"""The recommender and the popularity baseline on worlds small enough to reason about."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from level0_manual.model import EaseRecommender, PopularityRecommender
+
+
+def pairs(rows: list[tuple[int, int]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["user_id", "item_id"])
+
+
+# Items 1 and 2 always go together, and so do 3 and 4; item 5 is the most popular overall.
+CO_OCCURRING = pairs(
+    [(u, 1) for u in range(10, 16)]
+    + [(u, 2) for u in range(10, 16)]
+    + [(u, 3) for u in range(20, 24)]
+    + [(u, 4) for u in range(20, 24)]
+    + [(u, 5) for u in range(10, 30)]
+    + [(1, 1), (2, 3)]
+)
+
+
+def test_ease_recommends_what_goes_with_the_users_history():
+    model = EaseRecommender(l2=1.0).fit(CO_OCCURRING)
+
+    top = model.recommend([1, 2], k=1)
+
+    assert top["item_id"].tolist() == [2, 4]
+    assert top["rank"].tolist() == [1, 1]
+
+
+def test_popularity_ranks_by_distinct_users_and_skips_seen_items():
+    model = PopularityRecommender().fit(CO_OCCURRING)
+
+    top = model.recommend([1], k=3)
+
+    # Item 5 (20 users) first; item 1 is seen by user 1; then item 2 (6 users), item 3 (5 users).
+    assert top["item_id"].tolist() == [5, 2, 3]
+
+
+@pytest.mark.parametrize("model_class", [EaseRecommender, PopularityRecommender])
+def test_never_recommends_an_item_the_user_has_seen(model_class):
+    model = model_class().fit(CO_OCCURRING)
+    users = CO_OCCURRING["user_id"].unique()
+
+    recommended = model.recommend(users, k=5)
+
+    overlap = recommended.merge(CO_OCCURRING, on=["user_id", "item_id"])
+    assert overlap.empty
+
+
+def test_unknown_users_get_the_most_popular_items():
+    model = EaseRecommender().fit(CO_OCCURRING)
+
+    top = model.recommend([999], k=2)
+
+    assert top["user_id"].tolist() == [999, 999]
+    assert top["item_id"].tolist() == [5, 1]
+
+
+def test_a_user_who_has_seen_almost_everything_gets_a_shorter_list():
+    data = pd.concat([CO_OCCURRING, pairs([(1, 2), (1, 3), (1, 5)])])
+    model = EaseRecommender().fit(data)
+
+    top = model.recommend([1], k=10)
+
+    assert top["item_id"].tolist() == [4]
+
+
+def test_recommendations_are_ranked_by_score_and_repeatable():
+    model = EaseRecommender().fit(CO_OCCURRING)
+    users = np.array([1, 2, 10, 20, 999])
+
+    first = model.recommend(users, k=3)
+    second = model.recommend(users, k=3)
+
+    pd.testing.assert_frame_equal(first, second)
+    for _, group in first.groupby("user_id"):
+        assert group["score"].is_monotonic_decreasing
+        assert group["rank"].tolist() == list(range(1, len(group) + 1))
+
+
+def test_fit_refuses_data_without_the_id_columns():
+    with pytest.raises(ValueError, match="user_id and item_id"):
+        EaseRecommender().fit(pd.DataFrame({"user": [1], "item_id": [1]}))
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ValueError, match="l2 must be positive"):
+        EaseRecommender(l2=0).fit(CO_OCCURRING)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        EaseRecommender().fit(CO_OCCURRING).recommend([1], k=0)
