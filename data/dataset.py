@@ -40,8 +40,10 @@ def write_dataset(dataset: Dataset, folder: str | Path) -> Path:
             (ITEMS, dataset.items),
             (INTERACTIONS, dataset.interactions),
         ):
-            frame.to_csv(staging / schema.file_name, index=False, float_format="%.6g")
-        (staging / METADATA_FILE).write_text(json.dumps(dataset.meta, indent=2, sort_keys=True) + "\n")
+            frame.to_csv(staging / schema.file_name, index=False, float_format="%.10g")
+        (staging / METADATA_FILE).write_text(
+            json.dumps(dataset.meta, indent=2, sort_keys=True) + "\n"
+        )
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

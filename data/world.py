@@ -472,6 +472,17 @@ class World:
         return cls(WorldConfig(**{name: meta[name] for name in names}))
 
 
+def oracle_for(dataset: Dataset, seen: pd.DataFrame, day: int) -> OracleRecommender | None:
+    """The oracle behind a dataset: the world's true ranking on ``day``, or None if unknown.
+
+    Only simulated data has one (its ``world.json`` rebuilds the hidden world); MovieLens and
+    other real data do not. ``seen`` holds the (user_id, item_id) pairs every model excludes.
+    """
+    if dataset.meta.get("generator") != GENERATOR:
+        return None
+    return World.from_metadata(dataset.meta).oracle(seen=seen, day=day)
+
+
 def _activity_scale(users: Users, history_days: int, target: int) -> float:
     """The factor on users' activity that makes the expected history volume hit ``target``.
 
