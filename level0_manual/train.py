@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out / METRICS_FILE, lambda path: path.write_text(report_text)
     )
     print_summary(metrics, args.k)
+    print(
+        f"\n{report['evaluation']['train_interactions']:,} interactions trained on, "
+        f"{report['evaluation']['test_interactions']:,} held out from day {split.cutoff_day}."
+    )
     print(f"\nmetrics: {metrics_path}\nmodel:   {model_path}")
     print("Hand the model file over to whoever deploys it; nothing else records this run.")
     return 0
@@ -115,11 +119,16 @@ def save_atomically(path: Path, write: Callable[[Path], object]) -> Path:
 
 
 def print_summary(metrics: dict[str, dict[str, float]], k: int) -> None:
-    """The models side by side, one metric per row."""
+    """The models side by side, one metric per row, and how close each gets to the oracle."""
     names = list(metrics)
     print(f"\n{'metric':<16}" + "".join(f"{name:>12}" for name in names))
     for metric in metrics[names[0]]:
         print(f"{metric:<16}" + "".join(f"{metrics[name][metric]:>12.4f}" for name in names))
+    if "oracle" in metrics:
+        ndcg = f"ndcg_at_{k}"
+        best = metrics["oracle"][ndcg]
+        shares = ", ".join(f"{name} {metrics[name][ndcg] / best:.0%}" for name in names[:-1])
+        print(f"Share of the oracle's NDCG@{k} (the best achievable): {shares}")
 
 
 if __name__ == "__main__":

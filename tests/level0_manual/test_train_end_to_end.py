@@ -1,6 +1,7 @@
 """Level 0 from a dataset folder to a handed-over model file, on a tiny simulated world."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,14 @@ def test_a_broken_feed_is_refused_and_nothing_is_written(tmp_path, capsys):
     assert "interactions.csv" in error
     assert "'event'" in error
     assert not out.exists()
+
+
+def test_runs_on_a_movielens_folder_without_an_oracle(tmp_path):
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "ml-100k-mini"
+
+    assert train.main(["--data", str(fixture), "--out", str(tmp_path)]) == 0
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"model", "popularity"} <= set(metrics)
+    assert "oracle" not in metrics
+    assert metrics["dataset"]["source"] == "movielens-100k"
