@@ -4,7 +4,7 @@ Kept light on purpose (numpy and pandas only): ``python -m data`` and every leve
 """
 
 from .dataset import Dataset, write_dataset
-from .loading import load_dataset, read_dataset
+from .loading import load_dataset, read_dataset, typed_dataset
 from .problems import DataError, Problem
 from .validation import validate_dataset
 from .world import World, WorldConfig, oracle_for
@@ -18,6 +18,7 @@ __all__ = [
     "load_dataset",
     "oracle_for",
     "read_dataset",
+    "typed_dataset",
     "validate_dataset",
     "write_dataset",
 ]

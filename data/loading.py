@@ -24,7 +24,14 @@ from .problems import DataError, Problem
 from .schema import INTERACTIONS, ITEMS, METADATA_FILE, TABLES, USERS
 from .validation import typed_table, validate_dataset
 
-__all__ = ["DataError", "Problem", "load_dataset", "read_dataset", "validate_dataset"]
+__all__ = [
+    "DataError",
+    "Problem",
+    "load_dataset",
+    "read_dataset",
+    "typed_dataset",
+    "validate_dataset",
+]
 
 NATIVE_FORMATS = tuple(csv_format_for(schema) for schema in TABLES)
 
@@ -40,6 +47,11 @@ def load_dataset(path: str | Path) -> Dataset:
     problems = validate_dataset(dataset)
     if problems:
         raise DataError(problems, dataset.path)
+    return typed_dataset(dataset)
+
+
+def typed_dataset(dataset: Dataset) -> Dataset:
+    """The frames of a dataset that passed :func:`validate_dataset`, with their final dtypes."""
     return Dataset(
         users=typed_table(dataset.users, USERS),
         items=typed_table(dataset.items, ITEMS),
