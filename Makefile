@@ -21,14 +21,18 @@ ENV := .venv/.synced
 RUN := .venv/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint data level0 clean distclean
+UI_LEVEL ?= level1_pipeline
+UI_PORT  ?= 5000
+
+.PHONY: help demo test lint data level0 level1 level1-schedule ui-mlflow clean distclean
 
 help: ## List the targets
-	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 	@echo "  knobs: SIZE=$(SIZE) (tiny|small|medium|large|<interactions>) SEED=$(SEED) SCENARIO=$(SCENARIO) DATA=<folder>"
 
 demo: $(ENV) ## From a fresh clone: set up, generate data, run every level
 	@$(MAKE) --no-print-directory level0
+	@$(MAKE) --no-print-directory level1
 
 test: $(ENV) ## Run the full test suite
 	$(RUN) -m pytest
@@ -42,6 +46,17 @@ data: $(ENV) ## Generate the simulated dataset (SIZE, SEED, SCENARIO, SWITCH_DAY
 
 level0: $(ENV) $(if $(filter $(DATA),$(SIM_DATA)),$(SIM_DATA)/world.json) ## Level 0: train by hand, hand over a joblib file
 	$(RUN) -m level0_manual.train --data $(DATA) --out $(STATE)/level0_manual
+
+level1: $(ENV) $(if $(filter $(DATA),$(SIM_DATA)),$(SIM_DATA)/world.json) ## Level 1: the Prefect training flow, tracked in MLflow
+	$(RUN) -m level1_pipeline.train --data $(DATA)
+
+level1-schedule: $(ENV) $(if $(filter $(DATA),$(SIM_DATA)),$(SIM_DATA)/world.json) ## Level 1 on a schedule (a local Prefect server; Ctrl-C stops)
+	$(RUN) -m level1_pipeline.train --schedule --data $(DATA)
+
+ui-mlflow: $(ENV) ## Open the MLflow UI on a level's runs (UI_LEVEL, UI_PORT)
+	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (Ctrl-C stops)"
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false .venv/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(STATE)/$(UI_LEVEL)/mlflow.db) \
+		--host 127.0.0.1 --port $(UI_PORT) --workers 1
 
 $(SIM_DATA)/world.json: | $(ENV)
 	$(GENERATE)

@@ -1,1 +1,1 @@
-"""Level 1, ML pipeline automation: a Prefect flow trains the recommender, MLflow records every run."""
+"""Level 1, ML pipeline automation: a Prefect flow trains the model and MLflow records each run."""

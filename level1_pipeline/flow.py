@@ -55,7 +55,11 @@ def step(retries: int = 0) -> Callable[[Callable[P, T]], Callable[P, T]]:
             return result
 
         return task(
-            timed, name=function.__name__, retries=retries, retry_delay_seconds=2, cache_policy=NO_CACHE
+            timed,
+            name=function.__name__,
+            retries=retries,
+            retry_delay_seconds=2,
+            cache_policy=NO_CACHE,
         )
 
     return decorate
@@ -112,6 +116,7 @@ def start_tracking(config: Config) -> str:
 @step()
 def log_run(
     run_id: str,
+    *,
     config: Config,
     dataset: Dataset,
     split: Split,
@@ -150,10 +155,13 @@ def log_run(
 
 @flow(name="level1-training")
 def training_flow(
-    config_path: Path = DEFAULT_CONFIG, overrides: dict[str, str] | None = None
+    config_path: str = str(DEFAULT_CONFIG), overrides: dict[str, str] | None = None
 ) -> TrainingResult:
-    """Train, evaluate and record the recommender once, from the configuration file."""
-    config = load_config(config_path, overrides)
+    """Train, evaluate and record the recommender once, from the configuration file.
+
+    Parameters are plain JSON types, as a scheduled run receives them from the Prefect server.
+    """
+    config = load_config(Path(config_path), overrides)
     run_id = start_tracking(config)
     try:
         dataset = load_data(config.data.path)
@@ -162,7 +170,13 @@ def training_flow(
         models = train_model(split, config.model.l2)
         metrics = evaluate_model(models, dataset, split, config.evaluation.k)
         model_uri, metrics_path = log_run(
-            run_id, config, dataset, split, validation, metrics, models["model"]
+            run_id,
+            config=config,
+            dataset=dataset,
+            split=split,
+            validation=validation,
+            metrics=metrics,
+            model=models["model"],
         )
     except BaseException as error:
         log_failure(run_id, error)

@@ -81,9 +81,10 @@ def log_results(
         # which is the point of them. Neither is actionable.
         warnings.filterwarnings("ignore", message="The specified dataset source can be")
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        source = str(dataset.path)
-        mlflow.log_input(mlflow.data.from_pandas(split.train, source=source), context="training")
-        mlflow.log_input(mlflow.data.from_pandas(split.test, source=source), context="evaluation")
+        source, name = str(dataset.path), Path(str(dataset.path)).name
+        for context, frame in (("training", split.train), ("evaluation", split.test)):
+            logged = mlflow.data.from_pandas(frame, source=source, name=f"{name} ({context})")
+            mlflow.log_input(logged, context=context)
         for name in ("model", "popularity", "oracle"):
             if name in report:
                 mlflow.log_metrics({f"{name}/{key}": value for key, value in report[name].items()})

@@ -72,13 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     for logger in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(logger).setLevel(logging.CRITICAL)
     try:
-        result = training_flow(args.config, overrides)
+        result = training_flow(str(args.config), overrides)
     except DataValidationError as error:
         print(f"\nThe data was refused; nothing was trained.\n{error}", file=sys.stderr)
         return 1
     except Exception:
         traceback.print_exc()
-        print("\nThe pipeline failed; the MLflow run is marked FAILED, with no model.", file=sys.stderr)
+        print(
+            "\nThe pipeline failed; the MLflow run is marked FAILED, with no model.",
+            file=sys.stderr,
+        )
         return 1
     print_summary(result.metrics, config.evaluation.k)
     print(f"\nrun id:  {result.run_id}   ({time.perf_counter() - started:.0f} s in all)")

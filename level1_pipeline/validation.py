@@ -50,11 +50,13 @@ class DataValidationError(ValueError):
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
-        super().__init__("data validation failed:\n" + "\n".join(f"  - {p}" for p in report.problems))
+        super().__init__(
+            "data validation failed:\n" + "\n".join(f"  - {p}" for p in report.problems)
+        )
 
 
 def validate(dataset: Dataset, expectations: Expectations) -> ValidationReport:
-    """Check the file contract first; only a dataset that meets it is measured against expectations."""
+    """Check the file contract, then (only if it holds) the level's expectations."""
     contract = [str(problem) for problem in validate_dataset(dataset)]
     contract_check = Check(
         "file contract", not contract, f"{len(contract)} problems" if contract else "ok"
