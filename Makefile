@@ -24,7 +24,10 @@ RUN := .venv/bin/python
 UI_LEVEL ?= level1_pipeline
 UI_PORT  ?= 5000
 
-.PHONY: help demo test lint data level0 level1 level1-schedule ui-mlflow clean distclean
+FROM ?= level0_manual
+TO   ?= level1_pipeline
+
+.PHONY: help demo test lint data level0 level1 level1-schedule ui-mlflow diff clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -60,6 +63,9 @@ ui-mlflow: $(ENV) ## Open the MLflow UI on a level's runs (UI_LEVEL, UI_PORT)
 
 $(SIM_DATA)/world.json: | $(ENV)
 	$(GENERATE)
+
+diff: ## What a step up costs: the code diff between two levels (FROM, TO)
+	@diff -ru --exclude=__pycache__ --exclude=README.md $(FROM) $(TO) || true
 
 clean: ## Delete all run state (datasets, models, reports, tracking databases)
 	rm -rf $(STATE)
