@@ -61,7 +61,7 @@ def incident_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def config_file(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """config.toml as shipped, but reading the tiny world and keeping state in a temporary folder."""
+    """config.toml as shipped, but reading the tiny world and keeping state in a temporary place."""
     folder = tmp_path_factory.mktemp("config")
     values = {"path": tiny_world, "experiment": TEST_EXPERIMENT, "state_dir": folder / "state"}
     path = folder / "config.toml"

@@ -1,4 +1,4 @@
-"""The configuration: config.toml plus overrides, refused up front with the offending field named."""
+"""The configuration: config.toml plus overrides, refused up front naming the offending field."""
 
 from pathlib import Path
 

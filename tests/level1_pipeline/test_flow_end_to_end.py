@@ -10,11 +10,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from data import load_dataset
 from level0_manual import train as level0_train
@@ -28,6 +31,15 @@ from level1_pipeline.validation import DataValidationError
 pytestmark = pytest.mark.slow
 
 MODELS = ("model", "popularity", "oracle")
+STEPS = (
+    "start_tracking",
+    "load_data",
+    "validate_data",
+    "split_data",
+    "train_model",
+    "evaluate_model",
+    "log_run",
+)
 METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10", "coverage")
 
 
@@ -60,6 +72,17 @@ def run_ids(config) -> set[str]:
 
 def logged_models(config) -> list:
     return mlflow.search_logged_models(experiment_ids=[experiment_id(config)], output_format="list")
+
+
+def prefect_states(flow_run_id: str) -> tuple[str, dict[str, str]]:
+    """The state of a Prefect flow run, and of each of its task runs by task name."""
+    with get_client(sync_client=True) as prefect:
+        flow_run = prefect.read_flow_run(UUID(flow_run_id))
+        only_this_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+        task_runs = prefect.read_task_runs(flow_run_filter=only_this_run)
+    return flow_run.state.type.value, {
+        task_run.name.rpartition("-")[0]: task_run.state.type.value for task_run in task_runs
+    }
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +192,15 @@ def test_the_logged_model_belongs_to_the_run(tiny_run, config):
     assert [model.model_uri for model in models] == [tiny_run.model_uri]
 
 
+def test_prefect_recorded_the_flow_run_and_every_step(tiny_run, client):
+    flow_run_id = client.get_run(tiny_run.run_id).data.tags["prefect.flow_run_id"]
+
+    flow_state, task_states = prefect_states(flow_run_id)
+
+    assert flow_state == "COMPLETED"
+    assert task_states == dict.fromkeys(STEPS, "COMPLETED")
+
+
 # A good run: metrics.json, and the same figures as level 0 ------------------------------------
 
 
@@ -227,6 +259,19 @@ def test_the_refused_run_keeps_the_validation_report(incident_run, client, tmp_p
     assert report["problems"] == incident_run.error.report.problems
 
 
+def test_prefect_recorded_the_failure_at_validation(incident_run, client):
+    flow_run_id = client.get_run(incident_run.run_id).data.tags["prefect.flow_run_id"]
+
+    flow_state, task_states = prefect_states(flow_run_id)
+
+    assert flow_state == "FAILED"
+    assert task_states == {
+        "start_tracking": "COMPLETED",
+        "load_data": "COMPLETED",
+        "validate_data": "FAILED",
+    }
+
+
 def test_the_refused_run_logged_no_model(incident_run, config):
     sources = {model.source_run_id for model in logged_models(config)}
 
@@ -279,9 +324,9 @@ def test_recommend_prints_the_top_items_of_a_run(tiny_run, tiny_world, config_fi
     user = int(split.train["user_id"].iloc[0])
     expected = EaseRecommender(l2=200.0).fit(split.train).recommend([user], k=5)
 
-    assert recommend.main(
-        ["--config", str(config_file), "--run", tiny_run.run_id, "--user", str(user), "--k", "5"]
-    ) == 0
+    args = ["--config", str(config_file), "--run", tiny_run.run_id, "--user", str(user)]
+
+    assert recommend.main([*args, "--k", "5"]) == 0
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"Top 5 for user {user} from run {tiny_run.run_id}:"
