@@ -85,7 +85,10 @@ def load_config(path: Path = DEFAULT_CONFIG, overrides: dict[str, str] | None = 
         section, _, key = dotted.partition(".")
         if not key:
             raise ConfigError(f"override {dotted!r}: expected section.key=value, e.g. model.l2=500")
-        raw.setdefault(section, {})[key] = value
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"override {dotted!r}: {section!r} is not a section of {path}")
+        target[key] = value
     try:
         return Config.model_validate(raw)
     except ValidationError as error:

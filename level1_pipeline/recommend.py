@@ -17,8 +17,6 @@ from types import ModuleType
 from .config import DEFAULT_CONFIG, ConfigError, load_config
 from .runtime import use_local_state
 
-RANKING_METRIC = "model/ndcg_at_10"
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -45,8 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     if args.list:
-        return list_runs(mlflow, config.tracking.experiment)
-    model = mlflow.pyfunc.load_model(f"runs:/{args.run}/model")
+        return list_runs(mlflow, config.tracking.experiment, config.evaluation.k)
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{args.run}/model")
+    except mlflow.exceptions.MlflowException as error:
+        print(
+            f"error: run {args.run} has no model to load (a failed or unknown run?)",
+            file=sys.stderr,
+        )
+        print(f"MLflow said: {error.message.splitlines()[0]}", file=sys.stderr)
+        return 1
     import pandas as pd
 
     recommendations = model.predict(pd.DataFrame({"user_id": [args.user]}), params={"k": args.k})
@@ -56,22 +62,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def list_runs(mlflow: ModuleType, experiment: str) -> int:
-    """The finished runs of the experiment, best first: what a person compares before choosing."""
+def list_runs(mlflow: ModuleType, experiment: str, k: int) -> int:
+    """The finished runs of the experiment, best first: what a person compares before choosing.
+
+    Runs are ranked by the model's NDCG at the configured ``k``; runs evaluated at another k
+    have no such metric and come last.
+    """
+    metric = f"model/ndcg_at_{k}"
     runs = mlflow.search_runs(
         experiment_names=[experiment],
         filter_string="attributes.status = 'FINISHED'",
-        order_by=[f"metrics.`{RANKING_METRIC}` DESC"],
+        order_by=[f"metrics.`{metric}` DESC"],
         max_results=20,
     )
     if runs.empty:
         print(f"No finished runs in experiment {experiment!r} yet: run `make level1` first.")
         return 1
-    print(f"{'run id':<34}{'started':<22}{'NDCG@10':>9}{'l2':>9}  data")
+    print(f"{'run id':<34}{'started':<22}{f'NDCG@{k}':>9}{'l2':>9}  data")
     for row in runs.to_dict("records"):
         print(
             f"{row['run_id']:<34}{row['start_time']:%Y-%m-%d %H:%M:%S}  "
-            f"{row[f'metrics.{RANKING_METRIC}']:>9.4f}{row['params.model.l2']:>9}  "
+            f"{row.get(f'metrics.{metric}', float('nan')):>9.4f}{row['params.model.l2']:>9}  "
             f"{row['params.data.path']}"
         )
     return 0
