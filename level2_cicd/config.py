@@ -1,0 +1,134 @@
+"""The pipeline's configuration: one TOML file plus command-line overrides, validated up front.
+
+Validating before anything runs means a typo in a key or an impossible value stops the run with
+the field's name, instead of surfacing as an odd failure halfway through training.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG = Path(__file__).with_name("config.toml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Section):
+    path: Path
+
+
+class SplitConfig(Section):
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+
+class ModelConfig(Section):
+    l2: float = Field(200.0, gt=0.0)
+
+
+class EvaluationConfig(Section):
+    k: int = Field(10, ge=1, le=100)
+
+
+class Expectations(Section):
+    min_interactions: int = Field(1000, ge=1)
+    min_users: int = Field(50, ge=1)
+    min_items: int = Field(20, ge=1)
+    max_price: float = Field(5000.0, gt=0.0)
+
+
+class TrackingConfig(Section):
+    experiment: str = Field("level2_cicd", min_length=1)
+    state_dir: Path = Path("state/level2_cicd")
+
+
+class ScheduleConfig(Section):
+    interval_minutes: int = Field(1440, ge=1)
+
+
+class RegistryConfig(Section):
+    model_name: str = Field("recommender", min_length=1)
+
+
+class GateConfig(Section):
+    min_lift_over_popularity: float = Field(1.1, ge=1.0)
+    champion_tolerance: float = Field(0.02, ge=0.0, lt=1.0)
+
+
+class ServingConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    refresh_seconds: float = Field(5.0, gt=0.0)
+    max_k: int = Field(100, ge=1)
+
+
+class Config(Section):
+    data: DataConfig
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    expectations: Expectations = Expectations()
+    tracking: TrackingConfig = TrackingConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    registry: RegistryConfig = RegistryConfig()
+    gate: GateConfig = GateConfig()
+    serving: ServingConfig = ServingConfig()
+
+    def flat(self) -> dict[str, str]:
+        """``section.key`` → value, as MLflow parameters are logged."""
+        return {
+            f"{section}.{key}": str(value)
+            for section, values in self.model_dump().items()
+            for key, value in values.items()
+        }
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used, with the offending field named."""
+
+
+def load_config(path: Path = DEFAULT_CONFIG, overrides: dict[str, str] | None = None) -> Config:
+    """Read ``path``, apply ``section.key=value`` overrides and validate the result."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if not key:
+            raise ConfigError(f"override {dotted!r}: expected section.key=value, e.g. model.l2=500")
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"override {dotted!r}: {section!r} is not a section of {path}")
+        target[key] = value
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        details = "; ".join(
+            f"field '{'.'.join(str(part) for part in problem['loc'])}': {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise ConfigError(f"{path}: {details}") from None
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``["model.l2=500"]`` → ``{"model.l2": "500"}``; pydantic converts the strings."""
+    overrides = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise ConfigError(f"override {pair!r}: expected section.key=value, e.g. model.l2=500")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    """The configuration as JSON-able data, to log with the run."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,92 @@
+"""Level 1: find a run in MLflow, load its model and print the top items for one user.
+
+    python -m level2_cicd.recommend --list                 # finished runs, best NDCG first
+    python -m level2_cicd.recommend --run RUN_ID --user 42
+
+The pipeline records every run, but nothing decides which one is "the" model: a person lists the
+runs, compares them and picks one by its id. That choice is the manual release of level 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from .config import DEFAULT_CONFIG, ConfigError, load_config
+from .runtime import use_local_state
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file")
+    choice = parser.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--list", action="store_true", help="list finished runs, best first")
+    choice.add_argument("--run", help="the MLflow run id whose model to use")
+    parser.add_argument("--user", type=int, help="user id to recommend for (with --run)")
+    parser.add_argument("--k", type=int, default=10, help="how many items to list")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.run and args.user is None:
+        print("error: --run needs --user", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    use_local_state(config.tracking.state_dir)
+    import mlflow
+
+    if args.list:
+        return list_runs(mlflow, config.tracking.experiment, config.evaluation.k)
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{args.run}/model")
+    except mlflow.exceptions.MlflowException as error:
+        print(
+            f"error: run {args.run} has no model to load (a failed or unknown run?)",
+            file=sys.stderr,
+        )
+        print(f"MLflow said: {error.message.splitlines()[0]}", file=sys.stderr)
+        return 1
+    import pandas as pd
+
+    recommendations = model.predict(pd.DataFrame({"user_id": [args.user]}), params={"k": args.k})
+    print(f"Top {len(recommendations)} for user {args.user} from run {args.run}:")
+    for row in recommendations.itertuples(index=False):
+        print(f"{row.rank:>3}. item {row.item_id:<8} score {row.score:.4f}")
+    return 0
+
+
+def list_runs(mlflow: ModuleType, experiment: str, k: int) -> int:
+    """The finished runs of the experiment, best first: what a person compares before choosing.
+
+    Runs are ranked by the model's NDCG at the configured ``k``; runs evaluated at another k
+    have no such metric and come last.
+    """
+    metric = f"model/ndcg_at_{k}"
+    runs = mlflow.search_runs(
+        experiment_names=[experiment],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=[f"metrics.`{metric}` DESC"],
+        max_results=20,
+    )
+    if runs.empty:
+        print(f"No finished runs in experiment {experiment!r} yet: run `make level1` first.")
+        return 1
+    print(f"{'run id':<34}{'started':<22}{f'NDCG@{k}':>9}{'l2':>9}  data")
+    for row in runs.to_dict("records"):
+        print(
+            f"{row['run_id']:<34}{row['start_time']:%Y-%m-%d %H:%M:%S}  "
+            f"{row.get(f'metrics.{metric}', float('nan')):>9.4f}{row['params.model.l2']:>9}  "
+            f"{row['params.data.path']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""What a run records, in MLflow and in ``metrics.json``: enough to rebuild and compare any run.
+
+A run is created when the flow starts (parameters, code version), so even a run that fails is on
+record with its reason. Results are logged at the end, the model last: a run that fails while
+logging never has a model that looks usable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from data import Dataset
+
+from .config import Config, as_dict
+from .evaluation import Split
+from .mlflow_model import RECOMMENDER_ARTIFACT
+from .model import Recommender
+from .runtime import artifact_location
+from .validation import ValidationReport
+
+LEVEL = Path(__file__).resolve().parent
+METRICS_FILE = "metrics.json"
+#: Pinned from the running environment: inferring them costs 10-14 s per model on 2 cores.
+MODEL_REQUIREMENTS = ("numpy", "pandas", "scipy", "scikit-learn", "joblib", "mlflow")
+
+# MLflow warns on every model that it cannot find pip's version (uv environments have no pip);
+# the model's requirements are pinned explicitly, so the warning says nothing useful here.
+logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+
+
+def start_run(config: Config, flow_run_id: str | None) -> str:
+    """Create the MLflow run for this pipeline run; log its parameters and code version."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(config.tracking.experiment)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(
+            config.tracking.experiment,
+            artifact_location=artifact_location(config.tracking.state_dir),
+        )
+    )
+    tags = {**code_version(), "level": LEVEL.name, "data.path": str(config.data.path)}
+    if flow_run_id:
+        tags["prefect.flow_run_id"] = flow_run_id
+    run = client.create_run(experiment_id, tags=tags)
+    for name, value in config.flat().items():
+        client.log_param(run.info.run_id, name, value)
+    return run.info.run_id
+
+
+def log_results(
+    run_id: str,
+    *,
+    config: Config,
+    dataset: Dataset,
+    split: Split,
+    validation: ValidationReport,
+    report: dict[str, Any],
+    model: Recommender,
+) -> str:
+    """Log datasets, metrics and reports, then the model; return the model's URI."""
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # MLflow 3.17 registers its local-file dataset source twice and warns that a path is
+        # ambiguous between the two; and it hints that integer ids cannot hold missing values,
+        # which is the point of them. Neither is actionable.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        source, name = str(dataset.path), Path(str(dataset.path)).name
+        for context, frame in (("training", split.train), ("evaluation", split.test)):
+            logged = mlflow.data.from_pandas(frame, source=source, name=f"{name} ({context})")
+            mlflow.log_input(logged, context=context)
+        for name in ("model", "popularity", "oracle"):
+            if name in report:
+                mlflow.log_metrics({f"{name}/{key}": value for key, value in report[name].items()})
+        mlflow.log_dict(validation.to_dict(), "validation.json")
+        mlflow.log_dict(as_dict(config), "config.json")
+        mlflow.log_dict(report, METRICS_FILE)
+        return log_model(model, split, config.evaluation.k)
+
+
+def log_model(model: Recommender, split: Split, k: int) -> str:
+    """Log the recommender as an MLflow pyfunc model with its signature and an input example."""
+    example = pd.DataFrame({"user_id": split.train["user_id"].drop_duplicates().head(3).to_numpy()})
+    signature = infer_signature(example, model.recommend(example["user_id"], k=k), params={"k": k})
+    with tempfile.TemporaryDirectory() as folder:
+        recommender_file = Path(folder) / "recommender.joblib"
+        joblib.dump(model, recommender_file)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(LEVEL / "mlflow_model.py"),
+            artifacts={RECOMMENDER_ARTIFACT: str(recommender_file)},
+            code_paths=[str(LEVEL)],
+            signature=signature,
+            input_example=example,
+            pip_requirements=[f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS],
+        )
+    return info.model_uri
+
+
+def log_failure(run_id: str, error: BaseException) -> None:
+    """Mark the run failed and keep the reason (and the validation report, if that failed)."""
+    client = MlflowClient()
+    client.set_tag(run_id, "failure", f"{type(error).__name__}: {error}"[:5000])
+    report = getattr(error, "report", None)
+    if isinstance(report, ValidationReport):
+        client.log_dict(run_id, report.to_dict(), "validation.json")
+    client.log_text(run_id, f"{type(error).__name__}: {error}\n", "failure.txt")
+    client.set_terminated(run_id, status="FAILED")
+
+
+def code_version() -> dict[str, str]:
+    """The git commit of the code that ran, and whether it had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, cwd=LEVEL
+        ).stdout.strip()
+
+    try:
+        commit, dirty = git("rev-parse", "HEAD"), bool(git("status", "--porcelain"))
+    except (OSError, subprocess.CalledProcessError):
+        return {"mlflow.source.git.commit": "unknown", "code.dirty": "unknown"}
+    return {"mlflow.source.git.commit": commit, "code.dirty": str(dirty).lower()}
+
+
+def save_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write via a temporary file in the same folder, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_metrics_file(report: dict[str, Any], folder: Path) -> Path:
+    """``metrics.json`` in the same format as every level writes it."""
+    text = json.dumps(report, indent=2) + "\n"
+    return save_atomically(folder / METRICS_FILE, lambda path: path.write_text(text))

@@ -1,0 +1,109 @@
+"""Level 1: run the training pipeline once, or serve it on a schedule (``--schedule``).
+
+Run it from the repository root::
+
+    python -m level2_cicd.train                       # config.toml as it is
+    python -m level2_cicd.train --data path/to/ml-100k --set model.l2=500
+
+Each run is a Prefect flow run and an MLflow run: parameters, data, metrics, the model and the
+code version are recorded, so any run can be found, compared and rebuilt later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .config import DEFAULT_CONFIG, ConfigError, load_config, parse_overrides
+from .runtime import use_local_state
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file")
+    parser.add_argument("--data", help="dataset folder (overrides data.path)")
+    parser.add_argument("--k", help="length of each recommendation list (evaluation.k)")
+    parser.add_argument("--l2", help="EASE ridge strength (model.l2)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any configuration value; repeatable",
+    )
+    parser.add_argument(
+        "--schedule", action="store_true", help="serve the flow on its schedule instead"
+    )
+    return parser.parse_args(argv)
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, str]:
+    shortcuts = {"data.path": args.data, "evaluation.k": args.k, "model.l2": args.l2}
+    return {
+        **{key: value for key, value in shortcuts.items() if value is not None},
+        **parse_overrides(args.set),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        overrides = overrides_from(args)
+        config = load_config(args.config, overrides)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    use_local_state(config.tracking.state_dir)
+    if args.schedule:
+        from .schedule import serve_on_schedule
+
+        return serve_on_schedule(args.config, overrides, config)
+
+    print("Starting the pipeline (Prefect and MLflow start up first) ...", flush=True)
+    started = time.perf_counter()
+    from .flow import training_flow
+    from .validation import DataValidationError
+
+    # Failures are reported once, below, instead of by every Prefect run logger on the way up.
+    for logger in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(logger).setLevel(logging.CRITICAL)
+    try:
+        result = training_flow(str(args.config), overrides)
+    except DataValidationError as error:
+        print(f"\nThe data was refused; nothing was trained.\n{error}", file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print(
+            "\nThe pipeline failed; the MLflow run is marked FAILED, with no model.",
+            file=sys.stderr,
+        )
+        return 1
+    print_summary(result.metrics, config.evaluation.k)
+    print(f"\nrun id:  {result.run_id}   ({time.perf_counter() - started:.0f} s in all)")
+    print(f"model:   {result.model_uri}")
+    print(f"metrics: {result.metrics_path}")
+    print("Browse every run, its model and its data with `make ui-mlflow`;")
+    print("choosing which run becomes the model is still a person's call (see the README).")
+    return 0
+
+
+def print_summary(metrics: dict[str, dict[str, float]], k: int) -> None:
+    """The models side by side, one metric per row, and how close each gets to the oracle."""
+    names = list(metrics)
+    print(f"\n{'metric':<16}" + "".join(f"{name:>12}" for name in names))
+    for metric in metrics[names[0]]:
+        print(f"{metric:<16}" + "".join(f"{metrics[name][metric]:>12.4f}" for name in names))
+    if "oracle" in metrics:
+        ndcg = f"ndcg_at_{k}"
+        best = metrics["oracle"][ndcg]
+        shares = ", ".join(f"{name} {metrics[name][ndcg] / best:.0%}" for name in names[:-1])
+        print(f"Share of the oracle's NDCG@{k} (the best achievable): {shares}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
