@@ -1,4 +1,4 @@
-"""Level 1: run the training pipeline once, or serve it on a schedule (``--schedule``).
+"""Level 2: run the training pipeline once (the CI/CD train stage), or on a schedule.
 
 Run it from the repository root::
 
@@ -17,9 +17,13 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import DEFAULT_CONFIG, ConfigError, load_config, parse_overrides
+from .config import DEFAULT_CONFIG, Config, ConfigError, load_config, parse_overrides
 from .runtime import use_local_state
+
+if TYPE_CHECKING:
+    from .flow import TrainingResult
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve_on_schedule(args.config, overrides, config)
 
+    return 0 if run_pipeline(args.config, overrides, config) else 1
+
+
+def run_pipeline(
+    config_path: Path, overrides: dict[str, str], config: Config
+) -> TrainingResult | None:
+    """Run the training flow once and print its summary; None (and the reason) if it failed."""
     print("Starting the pipeline (Prefect and MLflow start up first) ...", flush=True)
     started = time.perf_counter()
     from .flow import training_flow
@@ -72,24 +83,22 @@ def main(argv: list[str] | None = None) -> int:
     for logger in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(logger).setLevel(logging.CRITICAL)
     try:
-        result = training_flow(str(args.config), overrides)
+        result = training_flow(str(config_path), overrides)
     except DataValidationError as error:
         print(f"\nThe data was refused; nothing was trained.\n{error}", file=sys.stderr)
-        return 1
+        return None
     except Exception:
         traceback.print_exc()
         print(
-            "\nThe pipeline failed; the MLflow run is marked FAILED, with no model.",
+            "\nThe pipeline failed; its MLflow run is marked FAILED, with no model.",
             file=sys.stderr,
         )
-        return 1
+        return None
     print_summary(result.metrics, config.evaluation.k)
     print(f"\nrun id:  {result.run_id}   ({time.perf_counter() - started:.0f} s in all)")
     print(f"model:   {result.model_uri}")
     print(f"metrics: {result.metrics_path}")
-    print("Browse every run, its model and its data with `make ui-mlflow`;")
-    print("choosing which run becomes the model is still a person's call (see the README).")
-    return 0
+    return result
 
 
 def print_summary(metrics: dict[str, dict[str, float]], k: int) -> None:

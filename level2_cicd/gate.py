@@ -1,0 +1,186 @@
+"""The validation gate: the automatic decision whether a trained model may serve users.
+
+Three kinds of checks, all on the same held-out evaluation period:
+
+- **quality floor**: the model's NDCG@k beats the popularity baseline's by a stated factor;
+- **behaviour**: what any recommender in production must do, checked on the logged MLflow model
+  itself: the same answer twice, never an item the user already has, k items, a defined answer
+  for an unknown user, and inputs outside its signature refused;
+- **not worse than the champion**: the current champion is evaluated on the same data, and the
+  challenger's NDCG@k may trail it by at most the stated tolerance.
+
+The gate writes a report (what was checked, the figures, the verdict); it never moves an alias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import GateConfig
+from .evaluation import Split, evaluate_models, relevant_items
+from .model import PopularityRecommender, Recommender
+
+#: Users the behavioural checks ask for: enough to catch a systematic fault, cheap to run.
+BEHAVIOUR_SAMPLE = 200
+RECOMMENDATION_COLUMNS = ["user_id", "item_id", "rank", "score"]
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """The gate's verdict and everything it is based on."""
+
+    checks: list[GateCheck]
+    metrics: dict[str, dict[str, float]]
+    champion_version: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        return "passed" if self.passed else "failed"
+
+    def failures(self) -> list[str]:
+        return [f"{check.name}: {check.detail}" for check in self.checks if not check.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "champion_version": self.champion_version,
+            "checks": [asdict(check) for check in self.checks],
+            "metrics": self.metrics,
+        }
+
+    def to_markdown(self) -> str:
+        lines = [f"# Validation gate: {self.verdict.upper()}", "", "| check | result | detail |"]
+        lines.append("|---|---|---|")
+        for check in self.checks:
+            mark = "pass" if check.passed else "FAIL"
+            lines.append(f"| {check.name} | {mark} | {check.detail} |")
+        names = list(self.metrics)
+        lines += ["", "| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for metric in self.metrics[names[0]]:
+            values = " | ".join(f"{self.metrics[name][metric]:.4f}" for name in names)
+            lines.append(f"| {metric} | {values} |")
+        return "\n".join(lines) + "\n"
+
+
+def run_gate(
+    challenger: Any,
+    champion: Any | None,
+    split: Split,
+    *,
+    k: int,
+    gate: GateConfig,
+    champion_version: str | None = None,
+) -> GateReport:
+    """Judge ``challenger`` (a loaded MLflow pyfunc model) against the floor and the champion."""
+    recommender = challenger.unwrap_python_model().recommender
+    models: dict[str, Recommender] = {
+        "challenger": recommender,
+        "popularity": PopularityRecommender().fit(split.train),
+    }
+    if champion is not None:
+        models["champion"] = champion.unwrap_python_model().recommender
+    metrics = evaluate_models(models, split, k=k)
+    checks = [
+        quality_floor(metrics, k, gate.min_lift_over_popularity),
+        *behaviour_checks(challenger, recommender, split, k),
+        not_worse_than_champion(metrics, k, gate.champion_tolerance, champion_version),
+    ]
+    return GateReport(checks=checks, metrics=metrics, champion_version=champion_version)
+
+
+def quality_floor(metrics: dict[str, dict[str, float]], k: int, min_lift: float) -> GateCheck:
+    ndcg = f"ndcg_at_{k}"
+    model, baseline = metrics["challenger"][ndcg], metrics["popularity"][ndcg]
+    return GateCheck(
+        "quality floor",
+        model >= baseline * min_lift,
+        f"NDCG@{k} {model:.4f} vs popularity {baseline:.4f} (needs x{min_lift:.2f}: "
+        f"{baseline * min_lift:.4f})",
+    )
+
+
+def not_worse_than_champion(
+    metrics: dict[str, dict[str, float]], k: int, tolerance: float, champion_version: str | None
+) -> GateCheck:
+    ndcg = f"ndcg_at_{k}"
+    if "champion" not in metrics:
+        return GateCheck("not worse than champion", True, "no champion yet: first deployment")
+    model, champion = metrics["challenger"][ndcg], metrics["champion"][ndcg]
+    floor = champion * (1.0 - tolerance)
+    return GateCheck(
+        "not worse than champion",
+        model >= floor,
+        f"NDCG@{k} {model:.4f} vs champion v{champion_version} {champion:.4f} "
+        f"(needs at least {floor:.4f}, tolerance {tolerance:.0%})",
+    )
+
+
+def behaviour_checks(
+    pyfunc_model: Any, recommender: Recommender, split: Split, k: int
+) -> list[GateCheck]:
+    users = np.sort(relevant_items(split)["user_id"].unique())[:BEHAVIOUR_SAMPLE]
+    first = recommender.recommend(users, k=k)
+    second = recommender.recommend(users, k=k)
+    seen = first.merge(
+        split.train[["user_id", "item_id"]].drop_duplicates(), on=["user_id", "item_id"]
+    )
+    list_lengths = first.groupby("user_id").size().reindex(users, fill_value=0)
+    unknown_user = int(split.train["user_id"].max()) + 1
+    unknown = recommender.recommend([unknown_user], k=k)
+    return [
+        GateCheck(
+            "deterministic",
+            first.equals(second),
+            f"{len(users)} users asked twice: "
+            + ("same lists" if first.equals(second) else "lists differ"),
+        ),
+        GateCheck(
+            "no already-seen items",
+            seen.empty,
+            f"{len(seen)} recommended items were already in the users' history",
+        ),
+        GateCheck(
+            f"{k} items per user",
+            bool((list_lengths == k).all()),
+            f"{int(list_lengths.min())} to {int(list_lengths.max())} items for {len(users)} users",
+        ),
+        GateCheck(
+            "unknown user answered",
+            len(unknown) == k,
+            f"user {unknown_user} (never seen) got {len(unknown)} items",
+        ),
+        signature_check(pyfunc_model, users[:5], k),
+    ]
+
+
+def signature_check(pyfunc_model: Any, users: np.ndarray, k: int) -> GateCheck:
+    """The logged model answers in the agreed shape, and refuses input outside its signature."""
+    answer = pyfunc_model.predict(pd.DataFrame({"user_id": users}), params={"k": k})
+    shape_ok = list(answer.columns) == RECOMMENDATION_COLUMNS and len(answer) == k * len(users)
+    try:
+        pyfunc_model.predict(pd.DataFrame({"customer": users}), params={"k": k})
+        refused = False
+    except Exception:  # MLflow raises its own exception types for schema errors
+        refused = True
+    return GateCheck(
+        "input signature respected",
+        shape_ok and refused,
+        f"columns {list(answer.columns)}, {len(answer)} rows for {len(users)} users; "
+        f"input without user_id {'refused' if refused else 'ACCEPTED'}",
+    )

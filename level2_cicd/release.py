@@ -1,0 +1,87 @@
+"""The release stages: judge a trained run's model, register it, promote it if it earned it.
+
+Each function reads what it needs from MLflow and the dataset, so it can run in a fresh process
+(a CI step). Nothing here moves the ``champion`` alias except :func:`promote_candidate`, and only
+after the gate passed: a failed stage anywhere leaves the registry's champion as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from data import load_dataset
+
+from .config import Config
+from .evaluation import split_by_time
+from .gate import GateReport, run_gate
+from .registry import CHAMPION, ModelVersion, promote, register, version_with_alias
+from .tracking import code_version, save_atomically
+
+GATE_JSON, GATE_MARKDOWN = "gate.json", "gate.md"
+
+
+def judge_candidate(config: Config, run_id: str, model_uri: str) -> str:
+    """Run the gate on the candidate against the current champion; record and return the verdict."""
+    dataset = load_dataset(config.data.path)
+    split = split_by_time(dataset.interactions, config.split.test_fraction)
+    champion = version_with_alias(config.registry.model_name, CHAMPION)
+    report = run_gate(
+        mlflow.pyfunc.load_model(model_uri),
+        mlflow.pyfunc.load_model(champion.uri) if champion else None,
+        split,
+        k=config.evaluation.k,
+        gate=config.gate,
+        champion_version=champion.version if champion else None,
+    )
+    record_gate_report(report, run_id, config)
+    print(report.to_markdown())
+    return report.verdict
+
+
+def record_gate_report(report: GateReport, run_id: str, config: Config) -> None:
+    """The report goes with the run (MLflow artifacts and tag) and into the level's state folder."""
+    client = MlflowClient()
+    client.log_dict(run_id, report.to_dict(), GATE_JSON)
+    client.log_text(run_id, report.to_markdown(), GATE_MARKDOWN)
+    client.set_tag(run_id, "gate.verdict", report.verdict)
+    state = config.tracking.state_dir
+    markdown = report.to_markdown()
+    save_atomically(state / GATE_MARKDOWN, lambda path: path.write_text(markdown))
+    text = json.dumps(report.to_dict(), indent=2)
+    save_atomically(state / GATE_JSON, lambda path: path.write_text(text + "\n"))
+
+
+def register_candidate(config: Config, candidate: dict[str, Any]) -> str:
+    """A new registry version for the candidate, tagged with its run, verdict and code."""
+    tags = {"run_id": candidate["run_id"], "gate.verdict": candidate["gate"], **code_version()}
+    version = register(
+        candidate["model_uri"], config.registry.model_name, candidate["run_id"], tags=tags
+    )
+    print(
+        f"Registered {version.name} version {version.version} (alias 'challenger'), "
+        f"gate {candidate['gate']}."
+    )
+    return version.version
+
+
+def promote_candidate(config: Config, candidate: dict[str, Any]) -> int:
+    """Move ``champion`` to the candidate's version if the gate passed; else exit 1, unchanged."""
+    name = config.registry.model_name
+    current = version_with_alias(name, CHAMPION)
+    current_text = f"version {current.version}" if current else "no champion"
+    if candidate["gate"] != "passed":
+        print(
+            f"The gate refused version {candidate['version']}: the champion stays {current_text}."
+            f" See {config.tracking.state_dir / GATE_MARKDOWN}."
+        )
+        return 1
+    challenger = ModelVersion(name, str(candidate["version"]), candidate["run_id"])
+    reason = f"gate passed for run {candidate['run_id']} (report: {GATE_JSON} in that run)"
+    previous = promote(challenger, reason)
+    before = f"version {previous.version}" if previous else "no champion"
+    print(f"Promoted {name} version {challenger.version} to champion (was {before}).")
+    return 0
