@@ -1,0 +1,167 @@
+"""The release: the gate's decisions, registration of every model, promotion with an audit trail.
+
+Candidates are logged straight to MLflow (no Prefect run needed), each with its own registered
+model name, so tests never see each other's champions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from data import load_dataset
+from level2_cicd.config import DEFAULT_CONFIG, GateConfig, load_config
+from level2_cicd.evaluation import split_by_time
+from level2_cicd.gate import not_worse_than_champion, quality_floor
+from level2_cicd.model import EaseRecommender
+from level2_cicd.registry import CHALLENGER, CHAMPION, version_with_alias
+from level2_cicd.release import judge_candidate, promote_candidate, register_candidate
+from level2_cicd.tracking import log_model
+
+# On the tiny world: l2=200 gives NDCG@10 0.169, l2=3000 gives 0.146 (above popularity's 0.128
+# x 1.1, but more than 2 % below the first): a model that passes the floor, not the champion check.
+GOOD_L2, WEAK_L2 = 200.0, 3000.0
+
+
+@pytest.fixture
+def config(test_config, tmp_path):
+    """The level's config on the tiny world, with a registered model name of its own."""
+    path = test_config(DEFAULT_CONFIG, "level2-release-tests")
+    name = f"recommender-{uuid.uuid4().hex[:8]}"
+    return load_config(path, {"registry.model_name": name})
+
+
+def candidate(config, l2: float) -> dict[str, str]:
+    """Train EASE with ``l2`` on the configured data and log it as a run's model."""
+    dataset = load_dataset(config.data.path)
+    split = split_by_time(dataset.interactions, config.split.test_fraction)
+    model = EaseRecommender(l2=l2).fit(split.train)
+    name = config.tracking.experiment
+    if mlflow.get_experiment_by_name(name) is None:
+        artifacts = (config.tracking.state_dir / "artifacts").resolve().as_uri()
+        mlflow.create_experiment(name, artifact_location=artifacts)
+    mlflow.set_experiment(name)
+    with mlflow.start_run() as run:
+        model_uri = log_model(model, split, config.evaluation.k)
+    return {"run_id": run.info.run_id, "model_uri": model_uri}
+
+
+def release(config, l2: float) -> tuple[dict[str, str], int]:
+    """Gate, register and promote a candidate as the CI stages do; return it and the exit code."""
+    found = candidate(config, l2)
+    found["gate"] = judge_candidate(config, found["run_id"], found["model_uri"])
+    found["version"] = register_candidate(config, found)
+    return found, promote_candidate(config, found)
+
+
+def test_the_first_good_model_becomes_champion_with_an_audit_trail(config):
+    released, code = release(config, GOOD_L2)
+
+    assert (released["gate"], code) == ("passed", 0)
+    champion = version_with_alias(config.registry.model_name, CHAMPION)
+    assert champion.version == released["version"] == "1"
+    tags = MlflowClient().get_model_version(config.registry.model_name, "1").tags
+    assert tags["run_id"] == released["run_id"]
+    assert tags["gate.verdict"] == "passed"
+    assert tags["replaced_version"] == "none"
+    assert released["run_id"] in tags["promotion_reason"]
+    assert tags["promoted_at"].startswith("20")
+    assert "@" in tags["promoted_by"]
+    assert len(tags["mlflow.source.git.commit"]) in {40, len("unknown")}
+
+
+def test_the_gate_report_is_kept_with_the_run_and_in_the_state_folder(config):
+    released, _ = release(config, GOOD_L2)
+
+    run = MlflowClient().get_run(released["run_id"])
+    assert run.data.tags["gate.verdict"] == "passed"
+    report = json.loads((config.tracking.state_dir / "gate.json").read_text())
+    assert report["verdict"] == "passed"
+    assert {check["name"] for check in report["checks"]} >= {
+        "quality floor",
+        "deterministic",
+        "no already-seen items",
+        "10 items per user",
+        "unknown user answered",
+        "input signature respected",
+        "not worse than champion",
+    }
+    artifacts = {item.path for item in MlflowClient().list_artifacts(released["run_id"])}
+    assert {"gate.json", "gate.md"} <= artifacts
+
+
+def test_a_worse_model_is_registered_but_never_becomes_champion(config, capsys):
+    release(config, GOOD_L2)
+
+    worse, code = release(config, WEAK_L2)
+
+    assert (worse["gate"], code) == ("failed", 1)
+    assert version_with_alias(config.registry.model_name, CHAMPION).version == "1"
+    assert version_with_alias(config.registry.model_name, CHALLENGER).version == "2"
+    tags = MlflowClient().get_model_version(config.registry.model_name, "2").tags
+    assert tags["gate.verdict"] == "failed"
+    assert "promoted_at" not in tags
+    assert "the champion stays version 1" in capsys.readouterr().out
+    report = json.loads((config.tracking.state_dir / "gate.json").read_text())
+    failed = [check["name"] for check in report["checks"] if not check["passed"]]
+    assert failed == ["not worse than champion"]
+
+
+def test_a_better_model_replaces_the_champion(config):
+    release(config, WEAK_L2)
+
+    better, code = release(config, GOOD_L2)
+
+    assert (better["gate"], code) == ("passed", 0)
+    assert version_with_alias(config.registry.model_name, CHAMPION).version == "2"
+    tags = MlflowClient().get_model_version(config.registry.model_name, "2").tags
+    assert tags["replaced_version"] == "1"
+
+
+def metrics(model: float, popularity: float, champion: float | None = None) -> dict:
+    table = {"challenger": {"ndcg_at_10": model}, "popularity": {"ndcg_at_10": popularity}}
+    if champion is not None:
+        table["champion"] = {"ndcg_at_10": champion}
+    return table
+
+
+@pytest.mark.parametrize(
+    ("model", "popularity", "passes"),
+    [(0.111, 0.10, True), (0.109, 0.10, False), (0.05, 0.10, False)],
+)
+def test_quality_floor_needs_the_stated_lift_over_popularity(model, popularity, passes):
+    check = quality_floor(metrics(model, popularity), k=10, min_lift=1.1)
+
+    assert check.passed is passes
+    assert "0.1100" in check.detail
+
+
+@pytest.mark.parametrize(
+    ("model", "champion", "passes"), [(0.098, 0.10, True), (0.0979, 0.10, False), (0.2, 0.1, True)]
+)
+def test_not_worse_than_champion_allows_the_stated_tolerance(model, champion, passes):
+    check = not_worse_than_champion(metrics(model, 0.05, champion), 10, 0.02, "4")
+
+    assert check.passed is passes
+    assert "champion v4" in check.detail
+
+
+def test_without_a_champion_the_comparison_passes():
+    assert not_worse_than_champion(metrics(0.01, 0.05), 10, 0.02, None).passed
+
+
+def test_gate_config_refuses_a_lift_below_one():
+    with pytest.raises(ValueError, match="min_lift_over_popularity"):
+        GateConfig(min_lift_over_popularity=0.9)
+
+
+def test_the_shipped_config_loads():
+    config = load_config(DEFAULT_CONFIG)
+
+    assert config.registry.model_name == "recommender"
+    assert Path(config.tracking.state_dir).name == "level2_cicd"
