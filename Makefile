@@ -27,7 +27,11 @@ UI_PORT  ?= 5000
 FROM ?= level0_manual
 TO   ?= level1_pipeline
 
-.PHONY: help demo test lint data level0 level1 level1-schedule ui-mlflow diff clean distclean
+# Configuration overrides for level 2 and up, e.g. SET="model.l2=20000 evaluation.k=20".
+SET ?=
+SET_ARGS = $(foreach value,$(SET),--set $(value))
+
+.PHONY: help demo test lint data level0 level1 level1-schedule level2 serve serve-stop ui-mlflow diff clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -36,6 +40,7 @@ help: ## List the targets
 demo: $(ENV) ## From a fresh clone: set up, generate data, run every level
 	@$(MAKE) --no-print-directory level0
 	@$(MAKE) --no-print-directory level1
+	@$(MAKE) --no-print-directory level2; status=$$?; $(MAKE) --no-print-directory serve-stop; exit $$status
 
 test: $(ENV) ## Run the full test suite
 	$(RUN) -m pytest
@@ -55,6 +60,15 @@ level1: $(ENV) $(if $(filter $(DATA),$(SIM_DATA)),$(SIM_DATA)/world.json) ## Lev
 
 level1-schedule: $(ENV) $(if $(filter $(DATA),$(SIM_DATA)),$(SIM_DATA)/world.json) ## Level 1 on a schedule (a local Prefect server; Ctrl-C stops)
 	$(RUN) -m level1_pipeline.train --schedule --data $(DATA)
+
+level2: $(ENV) $(if $(filter $(DATA),$(SIM_DATA)),$(SIM_DATA)/world.json) ## Level 2: train, gate, register, promote, deploy, smoke test (SET=)
+	$(RUN) -m level2_cicd.stages all --data $(DATA) $(SET_ARGS)
+
+serve: $(ENV) ## Run level 2's serving API in the foreground (loads models:/recommender@champion)
+	$(RUN) -m level2_cicd.serve
+
+serve-stop: $(ENV) ## Stop the serving API that `make level2` deployed
+	$(RUN) -m level2_cicd.stages stop
 
 ui-mlflow: $(ENV) ## Open the MLflow UI on a level's runs (UI_LEVEL, UI_PORT)
 	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (Ctrl-C stops)"
