@@ -77,8 +77,10 @@ def log_results(
     """Log datasets, metrics and reports, then the model; return the model's URI."""
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
         # MLflow 3.17 registers its local-file dataset source twice, then warns that a path is
-        # ambiguous between the two: not actionable.
+        # ambiguous between the two; and it hints that integer ids cannot hold missing values,
+        # which is the point of them. Neither is actionable.
         warnings.filterwarnings("ignore", message="The specified dataset source can be")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         source, name = str(dataset.path), Path(str(dataset.path)).name
         for context, frame in (("training", split.train), ("evaluation", split.test)):
             logged = mlflow.data.from_pandas(frame, source=source, name=f"{name} ({context})")
@@ -95,12 +97,11 @@ def log_results(
 def log_model(model: Recommender, split: Split, k: int) -> str:
     """Log the recommender as an MLflow pyfunc model with its signature and an input example."""
     example = pd.DataFrame({"user_id": split.train["user_id"].drop_duplicates().head(3).to_numpy()})
-    with warnings.catch_warnings():
+    output = model.recommend(example["user_id"], k=k)
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         # MLflow hints that integer ids cannot hold missing values: that is the point of them.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        output = model.recommend(example["user_id"], k=k)
         signature = infer_signature(example, output, params={"k": k})
-    with tempfile.TemporaryDirectory() as folder:
         recommender_file = Path(folder) / "recommender.joblib"
         joblib.dump(model, recommender_file)
         info = mlflow.pyfunc.log_model(

@@ -1,0 +1,77 @@
+"""The stage commands CI runs, one process call each, handing over through candidate.json."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from level2_cicd import stages
+from level2_cicd.config import DEFAULT_CONFIG, load_config
+from level2_cicd.registry import CHAMPION, version_with_alias
+
+RELEASE = ("train", "gate", "register", "promote")
+
+
+@pytest.fixture(scope="module")
+def config_path(test_config):
+    return test_config(DEFAULT_CONFIG, "level2-stage-tests")
+
+
+@pytest.fixture(scope="module")
+def model_name():
+    return f"recommender-{uuid.uuid4().hex[:8]}"
+
+
+def run(stage: str, config_path, model_name: str, *extra: str) -> int:
+    return stages.main(
+        [stage, "--config", str(config_path), "--set", f"registry.model_name={model_name}", *extra]
+    )
+
+
+@pytest.fixture(scope="module")
+def released(prefect_harness, config_path, model_name):
+    """The four release stages, run one after the other as CI steps do."""
+    return [run(stage, config_path, model_name) for stage in RELEASE]
+
+
+def test_the_release_stages_hand_over_and_promote_the_first_model(
+    released, config_path, model_name
+):
+    assert released == [0, 0, 0, 0]
+    state = load_config(config_path).tracking.state_dir
+    candidate = json.loads((state / stages.CANDIDATE_FILE).read_text())
+    assert candidate["gate"] == "passed"
+    assert candidate["version"] == "1"
+    assert version_with_alias(model_name, CHAMPION).version == "1"
+
+
+def test_a_failed_training_leaves_candidate_and_champion_as_they_were(
+    released, config_path, model_name, incident_world, capsys
+):
+    state = load_config(config_path).tracking.state_dir
+    before = (state / stages.CANDIDATE_FILE).read_text()
+
+    assert run("train", config_path, model_name, "--data", str(incident_world)) == 1
+
+    assert "The data was refused" in capsys.readouterr().err
+    assert (state / stages.CANDIDATE_FILE).read_text() == before
+    assert version_with_alias(model_name, CHAMPION).version == "1"
+
+
+def test_a_stage_without_its_inputs_says_what_to_run_first(tmp_path, test_config, capsys):
+    fresh = test_config(DEFAULT_CONFIG, "level2-stage-tests-empty")
+
+    assert run("gate", fresh, "unused") == 1
+
+    assert "run the train stage first" in capsys.readouterr().err
+
+
+def test_a_bad_override_is_refused_before_any_stage_runs(config_path, capsys):
+    assert (
+        stages.main(["train", "--config", str(config_path), "--set", "gate.champion_tolerance=2"])
+        == 2
+    )
+
+    assert "champion_tolerance" in capsys.readouterr().err
