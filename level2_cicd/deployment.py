@@ -99,7 +99,7 @@ def smoke_test(config: Config, user_id: int = 0, k: int = 10) -> int:
         print(f"Smoke test: no answer from {url}: {error}", file=sys.stderr)
         return 1
     print(f"GET {response.request.url} -> {response.status_code}")
-    print(json.dumps(response.json(), indent=2))
+    print(json.dumps(response.json()))
     ok = response.status_code == 200 and len(response.json().get("items", [])) == k
     print(
         "Smoke test passed." if ok else "Smoke test FAILED.", file=sys.stdout if ok else sys.stderr
