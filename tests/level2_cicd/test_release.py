@@ -42,11 +42,13 @@ def candidate(config, l2: float) -> dict[str, str]:
     split = split_by_time(dataset.interactions, config.split.test_fraction)
     model = EaseRecommender(l2=l2).fit(split.train)
     name = config.tracking.experiment
-    if mlflow.get_experiment_by_name(name) is None:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
         artifacts = (config.tracking.state_dir / "artifacts").resolve().as_uri()
-        mlflow.create_experiment(name, artifact_location=artifacts)
-    mlflow.set_experiment(name)
-    with mlflow.start_run() as run:
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+    else:
+        experiment_id = experiment.experiment_id
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         model_uri = log_model(model, split, config.evaluation.k)
     return {"run_id": run.info.run_id, "model_uri": model_uri}
 
