@@ -31,7 +31,8 @@ def use_local_state(state_dir: Path) -> dict[str, str]:
     }
     prefect_home.mkdir(parents=True, exist_ok=True)
     for name, value in defaults.items():
-        os.environ.setdefault(name, value)
+        if not os.environ.get(name):  # unset or empty, as CI systems pass an unset secret
+            os.environ[name] = value
     return {name: os.environ[name] for name in defaults}
 
 
