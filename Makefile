@@ -31,7 +31,7 @@ TO   ?= level1_pipeline
 SET ?=
 SET_ARGS = $(foreach value,$(SET),--set $(value))
 
-.PHONY: help demo test lint data level0 level1 level1-schedule level2 serve serve-stop ui-mlflow diff clean distclean
+.PHONY: help demo test lint data level0 level1 level1-schedule level2 serve serve-stop bench-serve ui-mlflow diff clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ serve: $(ENV) ## Run level 2's serving API in the foreground (loads models:/reco
 
 serve-stop: $(ENV) ## Stop the serving API that `make level2` deployed
 	$(RUN) -m level2_cicd.stages stop
+
+bench-serve: $(ENV) ## Benchmark: load test of level 2's serving API, steady and during a model swap
+	@$(MAKE) --no-print-directory level2
+	$(RUN) -m benchmarks.serve_load; status=$$?; $(RUN) -m level2_cicd.stages stop; exit $$status
 
 ui-mlflow: $(ENV) ## Open the MLflow UI on a level's runs (UI_LEVEL, UI_PORT)
 	@echo "MLflow UI on http://127.0.0.1:$(UI_PORT) (Ctrl-C stops)"

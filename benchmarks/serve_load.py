@@ -1,0 +1,140 @@
+"""Load test of level 2's serving API: /recommend throughput and latency, steady and in a swap.
+
+    python -m benchmarks.serve_load [--rates 50 100 200] [--seconds 10]
+
+Open-loop load: requests start on a fixed schedule whatever the answers' speed, so a slow service
+shows up as latency instead of being hidden by a client that waits. Each rate runs for a bounded
+time against the service on 127.0.0.1 (started by the deploy stage if it is not running); then
+the same at the middle rate while the champion alias moves to a new version and back. Results go
+to ``state/bench/serve.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from level2_cicd.config import DEFAULT_CONFIG, load_config
+from level2_cicd.runtime import use_local_state
+
+RESULTS = Path("state/bench/serve.json")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=int, nargs="+", default=[50, 100, 200], help="requests/s")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate")
+    parser.add_argument("--users", type=int, default=5000, help="user ids drawn from 0..users-1")
+    return parser.parse_args(argv)
+
+
+async def load(url: str, rate: int, seconds: float, users: int) -> dict[str, float]:
+    """Send ``rate`` requests per second for ``seconds``; return throughput and latency figures."""
+    latencies: list[float] = []
+    errors = 0
+    draw = random.Random(rate)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+
+        async def one(user_id: int) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            try:
+                response = await client.get("/recommend", params={"user_id": user_id, "k": 10})
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                errors += 1
+
+        begin = time.perf_counter()
+        tasks = []
+        for index in range(int(rate * seconds)):
+            delay = begin + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(draw.randrange(users))))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - begin
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "rate": rate,
+        "sent": len(tasks),
+        "errors": errors,
+        "throughput": len(latencies) / elapsed,
+        "p50_ms": quantiles[49],
+        "p95_ms": quantiles[94],
+        "p99_ms": quantiles[98],
+    }
+
+
+def swap_twice(model_name: str, seconds: float) -> threading.Thread:
+    """Register the champion again as a new version, point the alias at it, then back."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(model_name, "champion")
+    copy = mlflow.register_model(f"models:/{model_name}/{champion.version}", model_name)
+
+    def swap() -> None:
+        time.sleep(seconds / 3)
+        client.set_registered_model_alias(model_name, "champion", copy.version)
+        time.sleep(seconds / 3)
+        client.set_registered_model_alias(model_name, "champion", champion.version)
+
+    thread = threading.Thread(target=swap, daemon=True)
+    thread.start()
+    return thread
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = load_config(DEFAULT_CONFIG)
+    use_local_state(config.tracking.state_dir)
+    url = f"http://{config.serving.host}:{config.serving.port}"
+    try:
+        httpx.get(f"{url}/health", timeout=2).raise_for_status()
+    except httpx.HTTPError:
+        print(
+            f"No service at {url}: run `make level2` (or the deploy stage) first.", file=sys.stderr
+        )
+        return 1
+    results = []
+    for rate in args.rates:
+        print(f"steady load at {rate} requests/s for {args.seconds:.0f} s ...", flush=True)
+        results.append(
+            {"phase": "steady", **asyncio.run(load(url, rate, args.seconds, args.users))}
+        )
+    middle = sorted(args.rates)[len(args.rates) // 2]
+    print(f"load at {middle} requests/s while the champion alias moves twice ...", flush=True)
+    swapping = swap_twice(config.registry.model_name, args.seconds)
+    results.append({"phase": "swap", **asyncio.run(load(url, middle, args.seconds, args.users))})
+    swapping.join()
+
+    header = ("phase", "rate", "sent", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms")
+    print("\n" + f"{header[0]:<8}" + "".join(f"{name:>9}" for name in header[1:]))
+    for row in results:
+        print(
+            f"{row['phase']:<8}{row['rate']:>9}{row['sent']:>9}{row['errors']:>9}"
+            f"{row['throughput']:>9.1f}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['p99_ms']:>9.1f}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults: {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
