@@ -89,9 +89,10 @@ def swap_twice(model_name: str, seconds: float) -> threading.Thread:
     copy = mlflow.register_model(f"models:/{model_name}/{champion.version}", model_name)
 
     def swap() -> None:
-        time.sleep(seconds / 3)
+        # The service polls the alias every few seconds: leave each version up long enough.
+        time.sleep(seconds / 4)
         client.set_registered_model_alias(model_name, "champion", copy.version)
-        time.sleep(seconds / 3)
+        time.sleep(seconds / 2)
         client.set_registered_model_alias(model_name, "champion", champion.version)
 
     thread = threading.Thread(target=swap, daemon=True)
