@@ -29,14 +29,18 @@ def service_url(config: Config) -> str:
     return f"http://{config.serving.host}:{config.serving.port}"
 
 
-def deploy_champion(config_path: Path, config: Config) -> int:
-    """Start the service if needed and wait until it serves the champion version."""
+def deploy_champion(config_path: Path, overrides: dict[str, str], config: Config) -> int:
+    """Start the service if needed and wait until it serves the champion version.
+
+    The service gets the same configuration file and overrides as this stage, so it serves the
+    model name, host and port the stages were told about.
+    """
     champion = version_with_alias(config.registry.model_name, CHAMPION)
     if champion is None:
         print("Nothing to deploy: the registry has no champion yet (run the promote stage).")
         return 1
     url = service_url(config)
-    started = start_service(config_path, config) if running_pid(config) is None else None
+    started = start_service(config_path, overrides, config) if running_pid(config) is None else None
     deadline = time.monotonic() + STARTUP_SECONDS + 3 * config.serving.refresh_seconds
     served = None
     while time.monotonic() < deadline:
@@ -53,12 +57,17 @@ def deploy_champion(config_path: Path, config: Config) -> int:
     return 1
 
 
-def start_service(config_path: Path, config: Config) -> subprocess.Popen[bytes]:
+def start_service(
+    config_path: Path, overrides: dict[str, str], config: Config
+) -> subprocess.Popen[bytes]:
     state = config.tracking.state_dir
     state.mkdir(parents=True, exist_ok=True)
     with (state / LOG_FILE).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "level2_cicd.serve", "--config", str(config_path)],
+            [
+                *(sys.executable, "-m", "level2_cicd.serve", "--config", str(config_path)),
+                *(f"--set={key}={value}" for key, value in overrides.items()),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -135,7 +135,7 @@ def deploy(context: StageContext) -> int:
     """Make sure the service runs and serves the current champion."""
     from .deployment import deploy_champion
 
-    return deploy_champion(context.config_path, context.config)
+    return deploy_champion(context.config_path, context.overrides, context.config)
 
 
 def smoke(context: StageContext) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 import uuid
 
+import httpx
 import pytest
 
 from level2_cicd import stages
@@ -87,3 +90,30 @@ def test_level2_reports_the_same_metrics_as_level0(released, config_path, tiny_w
     level0_metrics = json.loads((tmp_path / "metrics.json").read_text())
     for name in ("model", "popularity", "oracle"):
         assert level2_metrics[name] == pytest.approx(level0_metrics[name], rel=1e-12), name
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_release_leaves_the_running_service_on_its_champion(
+    released, config_path, model_name, capsys
+):
+    port = free_port()
+    serving = ("--set", f"serving.port={port}", "--set", "serving.refresh_seconds=1")
+    assert run("deploy", config_path, model_name, *serving) == 0
+    try:
+        assert run("smoke", config_path, model_name, *serving) == 0
+        worse = ("--set", "model.l2=20000")
+        codes = [run(stage, config_path, model_name, *worse) for stage in RELEASE]
+
+        assert codes == [0, 0, 0, 1]
+        time.sleep(3)  # three polls of the alias: time enough to (wrongly) pick up a new version
+        served = httpx.get(f"http://127.0.0.1:{port}/model", timeout=5).json()
+        assert served["version"] == version_with_alias(model_name, CHAMPION).version
+        assert run("smoke", config_path, model_name, *serving) == 0
+    finally:
+        assert run("stop", config_path, model_name, *serving) == 0
+    assert '"model_version": "1"' in capsys.readouterr().out
