@@ -16,25 +16,17 @@ import logging
 import sys
 import time
 import traceback
-from pathlib import Path
 
-from .config import DEFAULT_CONFIG, ConfigError, load_config, parse_overrides
+from .config import ConfigError, add_config_arguments, load_config, parse_overrides
 from .runtime import use_local_state
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file")
+    add_config_arguments(parser)
     parser.add_argument("--data", help="dataset folder (overrides data.path)")
     parser.add_argument("--k", help="length of each recommendation list (evaluation.k)")
     parser.add_argument("--l2", help="EASE ridge strength (model.l2)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override any configuration value; repeatable",
-    )
     parser.add_argument(
         "--schedule", action="store_true", help="serve the flow on its schedule instead"
     )

@@ -6,6 +6,7 @@ the field's name, instead of surfacing as an odd failure halfway through trainin
 
 from __future__ import annotations
 
+import argparse
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,15 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 def as_dict(config: Config) -> dict[str, Any]:
     """The configuration as JSON-able data, to log with the run."""
     return config.model_dump(mode="json")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` and repeatable ``--set section.key=value``, as every command takes them."""
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any configuration value; repeatable",
+    )

@@ -1,10 +1,10 @@
-"""Level 1: find a run in MLflow, load its model and print the top items for one user.
+"""Level 2: inspect any run in MLflow, load its model and print the top items for one user.
 
     python -m level2_cicd.recommend --list                 # finished runs, best NDCG first
     python -m level2_cicd.recommend --run RUN_ID --user 42
 
-The pipeline records every run, but nothing decides which one is "the" model: a person lists the
-runs, compares them and picks one by its id. That choice is the manual release of level 1.
+At level 2 the gate and the registry decide which model serves (the service loads the champion);
+this stays as the by-hand way to look at any run's model, e.g. one the gate refused.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def list_runs(mlflow: ModuleType, experiment: str, k: int) -> int:
         max_results=20,
     )
     if runs.empty:
-        print(f"No finished runs in experiment {experiment!r} yet: run `make level1` first.")
+        print(f"No finished runs in experiment {experiment!r} yet: run `make level2` first.")
         return 1
     print(f"{'run id':<34}{'started':<22}{f'NDCG@{k}':>9}{'l2':>9}  data")
     for row in runs.to_dict("records"):

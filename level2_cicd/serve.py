@@ -32,7 +32,6 @@ import sys
 import time
 from datetime import datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
@@ -43,7 +42,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .config import DEFAULT_CONFIG, Config, ConfigError, load_config, parse_overrides
+from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
 from .runtime import use_local_state
 
 if TYPE_CHECKING:
@@ -335,10 +334,7 @@ def request_line(scope: Scope) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a value"
-    )
+    add_config_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_CONFIG, Config, ConfigError, load_config, parse_overrides
+from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
 from .runtime import use_local_state
 
 CANDIDATE_FILE = "candidate.json"
@@ -35,11 +35,8 @@ class StageError(RuntimeError):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=[*STAGES, "all", "stop"])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file")
+    add_config_arguments(parser)
     parser.add_argument("--data", help="dataset folder (overrides data.path)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a value"
-    )
     return parser.parse_args(argv)
 
 
