@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import PACKAGE
+
 DEFAULT_CONFIG = Path(__file__).with_name("config.toml")
 
 
@@ -44,8 +46,8 @@ class Expectations(Section):
 
 
 class TrackingConfig(Section):
-    experiment: str = Field("level2_cicd", min_length=1)
-    state_dir: Path = Path("state/level2_cicd")
+    experiment: str = Field(PACKAGE, min_length=1)
+    state_dir: Path = Path("state") / PACKAGE
 
 
 class ScheduleConfig(Section):

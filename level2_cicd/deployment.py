@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from . import PACKAGE
 from .config import Config
 from .registry import CHAMPION, version_with_alias
 
@@ -65,7 +66,7 @@ def start_service(
     with (state / LOG_FILE).open("ab") as log:
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "level2_cicd.serve", "--config", str(config_path)),
+                *(sys.executable, "-m", f"{PACKAGE}.serve", "--config", str(config_path)),
                 *(f"--set={key}={value}" for key, value in overrides.items()),
             ],
             stdout=log,

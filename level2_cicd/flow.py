@@ -20,6 +20,7 @@ from prefect.runtime import flow_run
 
 from data import Dataset, oracle_for, read_dataset, typed_dataset
 
+from . import PACKAGE
 from .config import DEFAULT_CONFIG, Config, Expectations, load_config
 from .evaluation import Split, evaluate_models, split_by_time
 from .model import EaseRecommender, PopularityRecommender, Recommender
@@ -153,7 +154,7 @@ def log_run(
     return model_uri, write_metrics_file(report, config.tracking.state_dir)
 
 
-@flow(name="level2-training")
+@flow(name=f"{PACKAGE}-training")
 def training_flow(
     config_path: str = str(DEFAULT_CONFIG), overrides: dict[str, str] | None = None
 ) -> TrainingResult:

@@ -19,9 +19,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from . import PACKAGE
 from .config import Config
 
-DEPLOYMENT = "level2-scheduled-training"
+DEPLOYMENT = f"{PACKAGE}-scheduled-training"
 SERVER_STARTUP_SECONDS = 120
 PREFECT_SERVER = (str(Path(sys.executable).with_name("prefect")), "server", "start")
 

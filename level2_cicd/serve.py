@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import PACKAGE
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
 from .runtime import use_local_state
 
@@ -50,8 +51,9 @@ if TYPE_CHECKING:
 
     from .champion import ChampionHolder
 
-log = logging.getLogger("level2_cicd.serve")
-access_log = logging.getLogger("level2_cicd.serve.access")
+# Named after the module even when it runs as ``python -m``, where ``__name__`` is "__main__".
+log = logging.getLogger(f"{PACKAGE}.serve")
+access_log = logging.getLogger(f"{PACKAGE}.serve.access")
 
 #: Ids are stored as 64-bit integers; a larger one cannot be a user of any model.
 MAX_ID = 2**63 - 1

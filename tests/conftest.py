@@ -24,12 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def use_local_state(state: Path) -> None:
-    """Apply the embedded-state settings of the first level that has them.
+    """Apply the embedded-state settings of the first package that has them.
 
-    Every level from 1 up carries the same ``runtime.py``; a project copied from one level has
-    only that one, so the tests look for whichever is there.
+    Every level from 1 up carries the same ``runtime.py``; a project made from one level has only
+    its own package, under whatever name it was given, so the tests look for whichever is there.
     """
-    for runtime in sorted(ROOT.glob("level*/runtime.py")):
+    for runtime in sorted(ROOT.glob("*/runtime.py")):
         module = importlib.import_module(f"{runtime.parent.name}.runtime")
         module.use_local_state(state)
         return

@@ -20,7 +20,6 @@ from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from data import load_dataset
-from level0_manual import train as level0_train
 from level1_pipeline import recommend, train
 from level1_pipeline.config import load_config
 from level1_pipeline.evaluation import split_by_time
@@ -201,10 +200,10 @@ def test_prefect_recorded_the_flow_run_and_every_step(tiny_run, client):
     assert task_states == dict.fromkeys(STEPS, "COMPLETED")
 
 
-# A good run: metrics.json, and the same figures as level 0 ------------------------------------
+# A good run: metrics.json -------------------------------------------------------------------------
 
 
-def test_metrics_file_has_the_shape_of_level_0(tiny_run, config):
+def test_metrics_file_has_the_shape_every_level_writes(tiny_run, config):
     metrics = json.loads(tiny_run.metrics_path.read_text())
 
     assert tiny_run.metrics_path == config.tracking.state_dir / "metrics.json"
@@ -213,20 +212,6 @@ def test_metrics_file_has_the_shape_of_level_0(tiny_run, config):
         assert all(0.0 <= value <= 1.0 for value in metrics[name].values()), name
     assert metrics["params"] == {"l2": 200.0}
     assert metrics["evaluation"]["k"] == 10
-
-
-def test_level_1_reproduces_level_0_exactly(tiny_run, tiny_world, tmp_path):
-    assert level0_train.main(["--data", str(tiny_world), "--out", str(tmp_path)]) == 0
-    level0 = json.loads((tmp_path / "metrics.json").read_text())
-    level1 = json.loads(tiny_run.metrics_path.read_text())
-
-    for name in MODELS:
-        for metric in METRICS:
-            assert level1[name][metric] == pytest.approx(level0[name][metric], rel=1e-12), (
-                f"{name}/{metric}"
-            )
-    assert level1["evaluation"] == level0["evaluation"]
-    assert level1["dataset"] == level0["dataset"]
 
 
 # A broken feed: refused, on record, no model ---------------------------------------------------

@@ -80,18 +80,6 @@ def test_a_bad_override_is_refused_before_any_stage_runs(config_path, capsys):
     assert "champion_tolerance" in capsys.readouterr().err
 
 
-def test_level2_reports_the_same_metrics_as_level0(released, config_path, tiny_world, tmp_path):
-    from level0_manual import train as level0
-
-    assert level0.main(["--data", str(tiny_world), "--out", str(tmp_path)]) == 0
-
-    state = load_config(config_path).tracking.state_dir
-    level2_metrics = json.loads((state / "metrics.json").read_text())
-    level0_metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for name in ("model", "popularity", "oracle"):
-        assert level2_metrics[name] == pytest.approx(level0_metrics[name], rel=1e-12), name
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
