@@ -1,0 +1,1 @@
+"""``make template``: one level as a standalone project, with its tests, dependencies and CI."""
