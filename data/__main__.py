@@ -91,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(dataset.users):,} users, {len(dataset.items):,} items, "
         f"{len(dataset.interactions):,} interactions in {folder} ({seconds:.1f} s)"
     )
+    if config.scenario != "stable" and config.effective_switch_day >= config.history_days:
+        print(
+            f"note: {config.scenario} starts on day {config.effective_switch_day}, after the "
+            f"history (days 0-{config.history_days - 1}), so this history equals the stable "
+            f"world's; give --switch-day {config.history_days * 2 // 3} (SWITCH_DAY=) to see it here"
+        )
     return 0
 
 

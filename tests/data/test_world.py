@@ -364,6 +364,17 @@ def test_the_command_line_writes_a_dataset_folder(tmp_path):
     rows = len(pd.read_csv(out / "interactions.csv"))
     assert f"{rows:,} interactions" in done.stdout
     assert str(out) in done.stdout
+    # By default the scenario starts after the history, so the folder shows none of it: said.
+    assert "starts on day 90, after the history" in done.stdout
+
+
+def test_the_command_line_is_silent_about_a_scenario_inside_the_history(tmp_path):
+    done = run_cli(
+        *("--size", "tiny", "--scenario", "feed_incident", "--switch-day", "60"),
+        *("--out", str(tmp_path / "tiny")),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "note:" not in done.stdout
 
 
 @pytest.mark.parametrize(
