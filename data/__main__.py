@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"note: {config.scenario} starts on day {config.effective_switch_day}, after the "
             f"history (days 0-{config.history_days - 1}), so this history equals the stable "
-            f"world's; give --switch-day {config.history_days * 2 // 3} (SWITCH_DAY=) to see it here"
+            f"world's; give --switch-day {config.history_days * 2 // 3} (SWITCH_DAY=) to see it"
         )
     return 0
 
