@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .dependencies import DependencyError
 from .project import TemplateError, available_levels, check_request, write_template
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         request = check_request(args.level, args.dest, args.name)
         print(f"Writing {request.level} as a project in {request.dest} ...", flush=True)
         dest = write_template(request)
-    except TemplateError as error:
+    except (TemplateError, DependencyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     run_target = request.level.split("_")[0]

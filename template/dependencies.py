@@ -23,7 +23,10 @@ class DependencyError(ValueError):
 def group_requirements(groups: dict[str, list[Any]], name: str) -> list[str]:
     """The requirements of group ``name``, with every ``include-group`` resolved, in order."""
     if name not in groups:
-        raise DependencyError(f"pyproject.toml: no dependency group {name!r}")
+        raise DependencyError(
+            f"pyproject.toml: no dependency group {name!r}; each level declares level<N> and "
+            "level<N>-dev"
+        )
     requirements: list[str] = []
     for entry in groups[name]:
         included = entry["include-group"] if isinstance(entry, dict) else None

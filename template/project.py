@@ -93,6 +93,7 @@ def check_request(level: str | None, dest: Path | None, name: str | None) -> Tem
         name in RESERVED_NAMES or name in sys.stdlib_module_names or find_spec(name) is not None
     ):
         raise TemplateError(f"NAME={name}: already the name of a module; choose another")
+    level_groups(REPOSITORY / "pyproject.toml", level)  # the level declares its dependencies
     return TemplateRequest(level=level, dest=dest, name=name)
 
 
@@ -217,7 +218,7 @@ def tidy(staging: Path) -> None:
 
 
 def uv_executable() -> str:
-    """uv from PATH, or the one ``make`` bootstrapped into the repository's .tools/."""
+    """The uv executable: from PATH, or the one ``make`` bootstrapped into .tools/."""
     found = shutil.which("uv") or REPOSITORY / ".tools" / "bin" / "uv"
     if not Path(found).exists():
         raise TemplateError("uv is not installed: run `make` in the repository first")
