@@ -1,8 +1,9 @@
 """The serving API: answers, refusals, the champion hot swap, and start-up failures.
 
 Models are trained on a tiny simulated world and registered in a temporary MLflow store, so
-nothing touches ./state. Request/response tests use FastAPI's TestClient; the hot swap and the
-start-up failures run the real command (``python -m level2_cicd.serve``) in a subprocess.
+nothing touches ./state. Request/response tests use FastAPI's TestClient, and schemathesis
+generates requests from the published OpenAPI schema; the hot swap and the start-up failures run
+the real command (``python -m level2_cicd.serve``) in a subprocess.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 import httpx
 import numpy as np
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import settings
 
 from data import World, WorldConfig
 from level2_cicd import serve
@@ -434,6 +437,25 @@ def test_docs_need_nothing_from_outside(api: TestClient, page: str) -> None:
         response = api.get(asset)
         assert response.status_code == 200, asset
         assert len(response.content) > 1000, asset
+
+
+#: The published schema, read at import: schemathesis makes one test per operation when pytest
+#: collects, before any fixture exists (its ``pytest.from_fixture``, which would wait, fails on
+#: pytest 9: it sets ``node._nodeid``). The schema does not depend on the model, so an app without
+#: one publishes it; the requests go to the app with the test champion (``api``).
+published = schemathesis.openapi.from_asgi(
+    "/openapi.json", create_app(cast("ChampionHolder", None), max_k=MAX_K)
+)
+
+
+@published.parametrize()
+@settings(max_examples=100, derandomize=True, database=None, deadline=None)
+def test_the_service_keeps_its_published_schema(case: schemathesis.Case, api: TestClient) -> None:
+    """Generated requests, valid and invalid, judged by every check schemathesis has (its default).
+
+    At most 100 generated cases per operation, the same on every run (derandomized).
+    """
+    case.call_and_validate(app=api.app)
 
 
 # ---- following the alias ---------------------------------------------------------------------
