@@ -5,8 +5,9 @@
 Open-loop load: requests start on a fixed schedule whatever the answers' speed, so a slow service
 shows up as latency instead of being hidden by a client that waits. Each rate runs for a bounded
 time against the service on 127.0.0.1 (started by the deploy stage if it is not running); then
-the same at the middle rate while the champion alias moves to a new version and back. Results go
-to ``state/bench/serve.json``.
+the same at the middle rate while the champion alias moves to a new version and back, and while
+three clients send hostile queries (10,000 parameters, 49 KB) back to back. Results go to
+``state/bench/serve.json``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import sys
 import threading
@@ -27,6 +29,9 @@ from level2_cicd.config import DEFAULT_CONFIG, load_config
 from level2_cicd.runtime import use_local_state
 
 RESULTS = Path("state/bench/serve.json")
+#: Like the query that once took 14 s to answer and stalled the service (11,000 parameters, 62 KB);
+#: 10,000 (49 KB) stay under httpx's longest URL.
+HOSTILE_QUERY = "user_id=1&" + "&".join(f"{index}=" for index in range(10_000))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,6 +84,46 @@ async def load(url: str, rate: int, seconds: float, users: int) -> dict[str, flo
     }
 
 
+async def load_under_attack(url: str, rate: int, seconds: float, users: int) -> dict[str, float]:
+    """``load`` while three clients send ``HOSTILE_QUERY`` back to back; adds their figures.
+
+    The attackers write prepared bytes on their own connections: building a 49 KB URL with httpx
+    takes the client longer than the service takes to refuse it, and would slow the load itself.
+    """
+    address = httpx.URL(url)
+    request = (f"GET /recommend?{HOSTILE_QUERY} HTTP/1.1\r\nHost: {address.host}\r\n\r\n").encode()
+    hostile: list[float] = []
+    stop = asyncio.Event()
+
+    async def attacker() -> None:
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                writer.write(request)
+                await read_response(reader)
+                hostile.append((time.perf_counter() - started) * 1000)
+        finally:
+            writer.close()
+
+    attackers = [asyncio.create_task(attacker()) for _ in range(3)]
+    result = await load(url, rate, seconds, users)
+    stop.set()
+    await asyncio.gather(*attackers)
+    return {
+        **result,
+        "hostile_answered": len(hostile),
+        "hostile_p50_ms": statistics.median(hostile),
+    }
+
+
+async def read_response(reader: asyncio.StreamReader) -> None:
+    """Read one HTTP/1.1 response whose length is given by its ``content-length``."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    await reader.readexactly(int(length.group(1)) if length else 0)
+
+
 def swap_twice(model_name: str, seconds: float) -> threading.Thread:
     """Register the champion again as a new version, point the alias at it, then back."""
     import mlflow
@@ -123,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     swapping = swap_twice(config.registry.model_name, args.seconds)
     results.append({"phase": "swap", **asyncio.run(load(url, middle, args.seconds, args.users))})
     swapping.join()
+    print(f"load at {middle} requests/s while 3 clients send hostile queries ...", flush=True)
+    under_attack = asyncio.run(load_under_attack(url, middle, args.seconds, args.users))
+    results.append({"phase": "hostile", **under_attack})
 
     header = ("phase", "rate", "sent", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms")
     print("\n" + f"{header[0]:<8}" + "".join(f"{name:>9}" for name in header[1:]))
@@ -131,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['phase']:<8}{row['rate']:>9}{row['sent']:>9}{row['errors']:>9}"
             f"{row['throughput']:>9.1f}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['p99_ms']:>9.1f}"
         )
+    print(
+        f"hostile queries answered: {under_attack['hostile_answered']}, "
+        f"median {under_attack['hostile_p50_ms']:.1f} ms each"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nresults: {RESULTS}")

@@ -5,14 +5,18 @@
     GET /recommend?user_id=42&k=10   ranked items with scores (the popular items for a new user)
     GET /health                      200 while a model is loaded; says if the registry answers
     GET /model                       the version served: run, training time, source
-    GET /docs                        the OpenAPI description
+    GET /docs                        the OpenAPI description (Swagger UI, served without a CDN)
+
+HEAD is answered like GET, without the body.
 
 It loads ``models:/<registry.model_name>@champion`` from the MLflow registry (the level's local
 store unless ``MLFLOW_TRACKING_URI`` says otherwise) and checks the alias every
 ``serving.refresh_seconds``: a promotion reaches the service without a restart (``champion.py``).
 
 Every error is JSON, ``{"error": "<code>", "message": "<sentence>", "problems": [...]}``, with
-one problem per bad query parameter (unknown, repeated, malformed or out of range).
+one problem per bad query parameter (unknown, repeated, malformed or out of range). A query of
+more than ``MAX_QUERY_PARAMETERS`` parameters (422) or ``MAX_QUERY_BYTES`` bytes (414) is refused
+before it is parsed: a hostile query costs no more than a normal one.
 
 SIGTERM or SIGINT (Ctrl-C) stops it gracefully: requests in flight are answered, then it exits 0.
 It exits 1 when no champion can be loaded at start (registry unreachable, no champion, model
@@ -30,6 +34,7 @@ import re
 import signal
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -37,6 +42,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
@@ -58,10 +64,16 @@ access_log = logging.getLogger(f"{PACKAGE}.serve.access")
 #: Ids are stored as 64-bit integers; a larger one cannot be a user of any model.
 MAX_ID = 2**63 - 1
 DEFAULT_K = 10
+#: The endpoints take at most two parameters; a query beyond these limits is refused unread, so
+#: its cost is one pass over its bytes (thousands of parameters once took seconds and megabytes).
+MAX_QUERY_PARAMETERS = 16
+MAX_QUERY_BYTES = 8192
+#: The longest parameter name or value an error repeats back.
+MAX_ECHO = 100
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DECIMAL_INTEGER = re.compile(r"-?[0-9]+")
 #: Error codes of the JSON error body; other statuses use their HTTP phrase ("not_found").
-ERROR_CODES = {422: "invalid_request", 500: "internal_error"}
+ERROR_CODES = {414: "uri_too_long", 422: "invalid_request", 500: "internal_error"}
 #: MLflow's HTTP defaults retry for about 4 minutes with a 120 s timeout per request. A service
 #: should say quickly at start that its registry is unreachable, and its polls must not pile up.
 #: Only defaults: the environment wins.
@@ -125,6 +137,7 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    414: {"model": ErrorBody, "description": f"query string longer than {MAX_QUERY_BYTES} bytes"},
     422: {"model": ErrorBody, "description": "invalid query parameters"},
 }
 
@@ -139,28 +152,37 @@ def decimal_integer(value: object) -> object:
     return value
 
 
-Integer = Annotated[int, BeforeValidator(decimal_integer)]
+#: Goes *after* the ``Query(ge=…, le=…)`` of an integer parameter: a bound placed after a validator
+#: is published in the OpenAPI schema as pydantic's ``ge``/``le`` instead of JSON Schema's
+#: ``minimum``/``maximum`` (pydantic issue 11576), and generated clients would not see the bounds.
+PLAIN_INTEGER = BeforeValidator(decimal_integer)
+
+
+class StrayParameterError(RequestValidationError):
+    """Raised by ``check_parameters``: the stray parameters, found once, already in the error."""
 
 
 def parameter_problems(request: Request) -> list[dict[str, Any]]:
     """Query parameters the endpoint does not take, or that are given more than once.
 
     FastAPI ignores both: a typo such as ``?user=42`` or ``?K=5`` would silently get a default
-    answer, and ``?k=5&k=50`` would quietly use one of the two.
+    answer, and ``?k=5&k=50`` would quietly use one of the two. One pass over the parameters.
     """
     dependant = getattr(request.scope.get("route"), "dependant", None)
     allowed = [field.alias for field in dependant.query_params] if dependant else []
+    parameters = request.query_params.multi_items()
+    counts = Counter(name for name, _ in parameters)
+    last_values = dict(parameters)
     problems = []
-    for name in dict.fromkeys(request.query_params.keys()):
-        values = request.query_params.getlist(name)
+    for name, count in counts.items():
         if name not in allowed:
             expected = ", ".join(allowed) or "no parameters"
             message = f"unknown parameter (this endpoint takes {expected})"
-        elif len(values) > 1:
-            message = f"given {len(values)} times; give it once"
+        elif count > 1:
+            message = f"given {count} times; give it once"
         else:
             continue
-        problems.append({"loc": ("query", name), "msg": message, "input": values[-1]})
+        problems.append({"loc": ("query", name), "msg": message, "input": last_values[name]})
     return problems
 
 
@@ -168,7 +190,7 @@ def check_parameters(request: Request) -> None:
     """First call of every endpoint (after FastAPI's own checks): refuse stray parameters."""
     problems = parameter_problems(request)
     if problems:
-        raise RequestValidationError(problems)
+        raise StrayParameterError(problems)
 
 
 # ---- the application ------------------------------------------------------------------------
@@ -176,21 +198,31 @@ def check_parameters(request: Request) -> None:
 
 def create_app(holder: "ChampionHolder", max_k: int = 100) -> FastAPI:
     """The API around ``holder``'s current champion. ``max_k`` bounds ``k`` (and the work)."""
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI with Swagger UI's files served from the package, no CDN
         title="Recommender",
         summary="Level 2: the registry's champion recommender, following the alias.",
         version="2",
     )
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
-    app.add_middleware(AccessLog)
+    app.add_middleware(QueryLimits)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(AccessLog)  # the last added runs first: it sees every request
     default_k = min(DEFAULT_K, max_k)
 
     @app.get("/recommend", responses=ERROR_RESPONSES)
     def recommend(
         request: Request,
-        user_id: Annotated[Integer, Query(ge=0, le=MAX_ID, description="the user to rank for")],
-        k: Annotated[Integer, Query(ge=1, le=max_k, description="how many items")] = default_k,
+        user_id: Annotated[
+            int,
+            Query(ge=0, le=MAX_ID, description="the user to rank for"),
+            PLAIN_INTEGER,
+        ],
+        k: Annotated[
+            int,
+            Query(ge=1, le=max_k, description="how many items"),
+            PLAIN_INTEGER,
+        ] = default_k,
     ) -> Recommendations:
         """The user's top-k unseen items; the most popular ones for a user the model lacks."""
         check_parameters(request)
@@ -257,34 +289,95 @@ def error_response(
 async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     """422 naming every bad parameter, instead of FastAPI's nested ``detail`` list.
 
-    Stray parameters are added to FastAPI's own findings, so one answer lists every problem.
+    When FastAPI's own checks fail, the endpoint (and its stray-parameter check) never ran: the
+    stray parameters are added here, so one answer lists every problem.
     """
     assert isinstance(error, RequestValidationError)
-    found = [*parameter_problems(request), *error.errors()]
-    unique = {(tuple(problem["loc"]), problem["msg"]): problem for problem in found}
+    found = list(error.errors())
+    if not isinstance(error, StrayParameterError):
+        found = [*parameter_problems(request), *found]
     problems = [
         Problem(
-            parameter=".".join(str(part) for part in problem["loc"][1:]) or "request",
+            parameter=clip(".".join(str(part) for part in problem["loc"][1:]) or "request"),
             message=problem["msg"],
-            input=None if problem.get("input") is None else str(problem["input"])[:100],
+            input=None if problem.get("input") is None else clip(str(problem["input"])),
         )
-        for problem in unique.values()
+        for problem in found
     ]
     message = "; ".join(f"{problem.parameter}: {problem.message}" for problem in problems)
     return error_response(422, message, problems)
+
+
+def clip(text: str) -> str:
+    """At most ``MAX_ECHO`` characters of something the client sent, to repeat in an error."""
+    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 1] + "…"
 
 
 async def http_error(request: Request, error: Exception) -> JSONResponse:
     """404, 405 and the like as JSON, saying what the API has."""
     assert isinstance(error, HTTPException)
     message = str(error.detail)
+    headers = dict(error.headers or {})
     if error.status_code == 404:
         message = "no such endpoint; this API has GET /recommend, /health, /model and /docs"
     elif error.status_code == 405:
-        message = f"method {request.method} not allowed here; use GET"
+        message = f"method {request.method} not allowed here; use GET or HEAD"
+        headers["Allow"] = "GET, HEAD"  # every route is a GET, and HeadAsGet answers HEAD
     response = error_response(error.status_code, message)
-    response.headers.update(error.headers or {})
+    response.headers.update(headers)
     return response
+
+
+def query_refusal(query: bytes) -> JSONResponse | None:
+    """The answer to a query string over the limits, or None; one pass over its bytes."""
+    if len(query) > MAX_QUERY_BYTES:
+        limit = f"this API reads at most {MAX_QUERY_BYTES} bytes"
+        return error_response(414, f"query string of {len(query)} bytes; {limit}")
+    count = sum(1 for piece in query.split(b"&") if piece)  # as the parser counts them
+    if count > MAX_QUERY_PARAMETERS:
+        problem = Problem(
+            parameter="query",
+            message=f"{count} parameters; this API takes at most {MAX_QUERY_PARAMETERS}",
+        )
+        return error_response(422, f"query: {problem.message}", [problem])
+    return None
+
+
+class QueryLimits:
+    """Refuses a query string over the limits before it is parsed, routed or checked."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = query_refusal(scope.get("query_string", b"")) if scope["type"] == "http" else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
+            await refusal(scope, receive, send)
+
+
+class HeadAsGet:
+    """Answers HEAD as GET without the body, as HTTP asks of every server (RFC 9110, 9.3.2).
+
+    FastAPI routes only the methods an endpoint declares, so HEAD would be 405. The headers,
+    ``content-length`` included, are those the GET would send.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 class AccessLog:
