@@ -75,7 +75,20 @@ def log_results(
     model: Recommender,
 ) -> str:
     """Log datasets, metrics and reports, then the model; return the model's URI."""
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+    with mlflow.start_run(run_id=run_id):
+        log_datasets(dataset, split)
+        for name in ("model", "popularity", "oracle"):
+            if name in report:
+                mlflow.log_metrics({f"{name}/{key}": value for key, value in report[name].items()})
+        mlflow.log_dict(validation.to_dict(), "validation.json")
+        mlflow.log_dict(as_dict(config), "config.json")
+        mlflow.log_dict(report, METRICS_FILE)
+        return log_model(model, split, config.evaluation.k)
+
+
+def log_datasets(dataset: Dataset, split: Split) -> None:
+    """Record the training and evaluation periods as the active run's inputs, with digests."""
+    with warnings.catch_warnings():
         # MLflow 3.17 registers its local-file dataset source twice, then warns that a path is
         # ambiguous between the two; and it hints that integer ids cannot hold missing values,
         # which is the point of them. Neither is actionable.
@@ -85,13 +98,6 @@ def log_results(
         for context, frame in (("training", split.train), ("evaluation", split.test)):
             logged = mlflow.data.from_pandas(frame, source=source, name=f"{name} ({context})")
             mlflow.log_input(logged, context=context)
-        for name in ("model", "popularity", "oracle"):
-            if name in report:
-                mlflow.log_metrics({f"{name}/{key}": value for key, value in report[name].items()})
-        mlflow.log_dict(validation.to_dict(), "validation.json")
-        mlflow.log_dict(as_dict(config), "config.json")
-        mlflow.log_dict(report, METRICS_FILE)
-        return log_model(model, split, config.evaluation.k)
 
 
 def log_model(model: Recommender, split: Split, k: int) -> str:

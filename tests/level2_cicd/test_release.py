@@ -1,68 +1,28 @@
 """The release: the gate's decisions, registration of every model, promotion with an audit trail.
 
-Candidates are logged straight to MLflow (no Prefect run needed), each with its own registered
-model name, so tests never see each other's champions.
+Candidates are logged straight to MLflow (no Prefect run needed; see ``conftest.py``), each test
+with its own registered model name, so tests never see each other's champions.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from data import load_dataset
 from level2_cicd.config import DEFAULT_CONFIG, GateConfig, load_config
-from level2_cicd.evaluation import split_by_time
 from level2_cicd.gate import not_worse_than_champion, quality_floor
-from level2_cicd.model import EaseRecommender
 from level2_cicd.registry import CHALLENGER, CHAMPION, version_with_alias
-from level2_cicd.release import judge_candidate, promote_candidate, register_candidate
-from level2_cicd.tracking import log_model
 
 # On the tiny world: l2=200 gives NDCG@10 0.169, l2=3000 gives 0.146 (above popularity's 0.128
 # x 1.1, but more than 2 % below the first): a model that passes the floor, not the champion check.
 GOOD_L2, WEAK_L2 = 200.0, 3000.0
 
 
-@pytest.fixture
-def config(test_config, tmp_path):
-    """The level's config on the tiny world, with a registered model name of its own."""
-    path = test_config(DEFAULT_CONFIG, "level2-release-tests")
-    name = f"recommender-{uuid.uuid4().hex[:8]}"
-    return load_config(path, {"registry.model_name": name})
-
-
-def candidate(config, l2: float) -> dict[str, str]:
-    """Train EASE with ``l2`` on the configured data and log it as a run's model."""
-    dataset = load_dataset(config.data.path)
-    split = split_by_time(dataset.interactions, config.split.test_fraction)
-    model = EaseRecommender(l2=l2).fit(split.train)
-    name = config.tracking.experiment
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
-        artifacts = (config.tracking.state_dir / "artifacts").resolve().as_uri()
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
-    else:
-        experiment_id = experiment.experiment_id
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        model_uri = log_model(model, split, config.evaluation.k)
-    return {"run_id": run.info.run_id, "model_uri": model_uri}
-
-
-def release(config, l2: float) -> tuple[dict[str, str], int]:
-    """Gate, register and promote a candidate as the CI stages do; return it and the exit code."""
-    found = candidate(config, l2)
-    found["gate"] = judge_candidate(config, found["run_id"], found["model_uri"])
-    found["version"] = register_candidate(config, found)
-    return found, promote_candidate(config, found)
-
-
-def test_the_first_good_model_becomes_champion_with_an_audit_trail(config):
-    released, code = release(config, GOOD_L2)
+def test_the_first_good_model_becomes_champion_with_an_audit_trail(config, candidates):
+    released, code = candidates.release(GOOD_L2)
 
     assert (released["gate"], code) == ("passed", 0)
     champion = version_with_alias(config.registry.model_name, CHAMPION)
@@ -77,8 +37,8 @@ def test_the_first_good_model_becomes_champion_with_an_audit_trail(config):
     assert len(tags["mlflow.source.git.commit"]) in {40, len("unknown")}
 
 
-def test_the_gate_report_is_kept_with_the_run_and_in_the_state_folder(config):
-    released, _ = release(config, GOOD_L2)
+def test_the_gate_report_is_kept_with_the_run_and_in_the_state_folder(config, candidates):
+    released, _ = candidates.release(GOOD_L2)
 
     run = MlflowClient().get_run(released["run_id"])
     assert run.data.tags["gate.verdict"] == "passed"
@@ -97,10 +57,10 @@ def test_the_gate_report_is_kept_with_the_run_and_in_the_state_folder(config):
     assert {"gate.json", "gate.md"} <= artifacts
 
 
-def test_a_worse_model_is_registered_but_never_becomes_champion(config, capsys):
-    release(config, GOOD_L2)
+def test_a_worse_model_is_registered_but_never_becomes_champion(config, candidates, capsys):
+    candidates.release(GOOD_L2)
 
-    worse, code = release(config, WEAK_L2)
+    worse, code = candidates.release(WEAK_L2)
 
     assert (worse["gate"], code) == ("failed", 1)
     assert version_with_alias(config.registry.model_name, CHAMPION).version == "1"
@@ -114,10 +74,10 @@ def test_a_worse_model_is_registered_but_never_becomes_champion(config, capsys):
     assert failed == ["not worse than champion"]
 
 
-def test_a_better_model_replaces_the_champion(config):
-    release(config, WEAK_L2)
+def test_a_better_model_replaces_the_champion(config, candidates):
+    candidates.release(WEAK_L2)
 
-    better, code = release(config, GOOD_L2)
+    better, code = candidates.release(GOOD_L2)
 
     assert (better["gate"], code) == ("passed", 0)
     assert version_with_alias(config.registry.model_name, CHAMPION).version == "2"
