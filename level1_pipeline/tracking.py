@@ -28,6 +28,7 @@ from data import Dataset
 
 from .config import Config, as_dict
 from .evaluation import Split
+from .integrity import record_digest
 from .mlflow_model import RECOMMENDER_ARTIFACT
 from .model import Recommender
 from .runtime import artifact_location
@@ -101,7 +102,11 @@ def log_datasets(dataset: Dataset, split: Split) -> None:
 
 
 def log_model(model: Recommender, split: Split, k: int) -> str:
-    """Log the recommender as an MLflow pyfunc model with its signature and an input example."""
+    """Log the recommender as the active run's MLflow pyfunc model; record its files' digest.
+
+    The model has its signature and an input example; the digest (``integrity.py``) is what
+    every later load checks the files against.
+    """
     example = pd.DataFrame({"user_id": split.train["user_id"].drop_duplicates().head(3).to_numpy()})
     output = model.recommend(example["user_id"], k=k)
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
@@ -119,6 +124,7 @@ def log_model(model: Recommender, split: Split, k: int) -> str:
             input_example=example,
             pip_requirements=[f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS],
         )
+    record_digest(info.model_uri, info.run_id)
     return info.model_uri
 
 

@@ -1,10 +1,11 @@
 """The model the service answers with: the registry's ``champion``, followed without a restart.
 
-The service asks the registry which version carries the ``champion`` alias, loads exactly that
-version (``models:/<name>/<version>``, so an alias that moves during the download cannot mix two
-versions), checks that it answers, and only then makes it current. "Current" is a single
-reference: a request reads it once and finishes on that model even if the next poll swaps it, so
-a swap never fails a request in flight and needs no lock on the request path.
+The service asks the registry which version carries the ``champion`` alias, downloads exactly
+that version (``models:/<name>/<version>``, so an alias that moves during the download cannot mix
+two versions), checks its files against the digest recorded when it was logged
+(``integrity.py``), loads it, checks that it answers, and only then makes it current. "Current"
+is a single reference: a request reads it once and finishes on that model even if the next poll
+swaps it, so a swap never fails a request in flight and needs no lock on the request path.
 
 A poll that fails (registry down, alias deleted, a new version that does not load) changes
 nothing: the service keeps answering with the model it has, logs the problem once, and tries again
@@ -24,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import mlflow
@@ -34,6 +36,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from .integrity import DIGEST_TAG, ModelIntegrityError, load_verified
 from .model import Recommender
 from .registry import CHAMPION
 
@@ -214,26 +217,11 @@ class ChampionHolder:
         )
 
     def _load(self, found: ModelVersion) -> Champion:
-        """Download, load and test-predict one version; nothing is served until this succeeds.
-
-        The files are deleted once loaded: the model lives in memory, and a service that is
-        killed leaves nothing behind but a download it was in the middle of.
-        """
-        version = str(found.version)
-        uri = f"models:/{self.name}/{version}"
-        try:
-            with tempfile.TemporaryDirectory(prefix=f"champion-v{version}-") as folder:
-                model = mlflow.pyfunc.load_model(uri, dst_path=folder)
-                recommender = model.unwrap_python_model().recommender
-            check_answers(recommender)
-        except Exception as error:
-            raise ChampionLoadError(
-                f"cannot use version {version} of '{self.name}' ({uri}) from the MLflow registry "
-                f"at {self.registry_uri}: {summarize(error)}"
-            ) from error
+        """Load one version with :func:`load_usable`; nothing is served until this succeeds."""
+        recommender = load_usable(self.name, found, self.client, self.registry_uri)
         return Champion(
             name=self.name,
-            version=version,
+            version=str(found.version),
             run_id=found.run_id or None,
             source=str(found.source),
             trained_at=self._run_start(found.run_id),
@@ -299,6 +287,38 @@ class _LoadFailure:
 
     def due(self, version: str) -> bool:
         return version != self.version or time.monotonic() >= self.retry_at
+
+
+def load_usable(
+    name: str, found: ModelVersion, client: RegistryClient, registry_uri: str
+) -> Recommender:
+    """Download one registered version, check its files, load it and test-predict it.
+
+    The files must match the digest recorded for the version (its ``model.sha256`` tag, else its
+    run's) before MLflow reads any of them. They are deleted once loaded: the model lives in
+    memory, and a process that is killed leaves nothing behind but a download it was in the
+    middle of. ``ChampionLoadError`` says in one line why the version cannot serve.
+    """
+    version = str(found.version)
+    uri = f"models:/{name}/{version}"
+    try:
+        expected = (found.tags or {}).get(DIGEST_TAG) or run_digest(client, found.run_id)
+        with tempfile.TemporaryDirectory(prefix=f"champion-v{version}-") as folder:
+            model = load_verified(uri, expected, Path(folder))
+            recommender = model.unwrap_python_model().recommender
+        check_answers(recommender)
+    except Exception as error:
+        reason = str(error) if isinstance(error, ModelIntegrityError) else summarize(error)
+        raise ChampionLoadError(
+            f"cannot use version {version} of '{name}' ({uri}) from the MLflow registry at "
+            f"{registry_uri}: {reason}"
+        ) from error
+    return recommender
+
+
+def run_digest(client: RegistryClient, run_id: str | None) -> str | None:
+    """The digest recorded with a run's model (versions registered by hand lack their own)."""
+    return client.get_run(run_id).data.tags.get(DIGEST_TAG) if run_id else None
 
 
 def check_answers(recommender: Any) -> None:

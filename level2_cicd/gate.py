@@ -43,6 +43,8 @@ class GateReport:
     checks: list[GateCheck]
     metrics: dict[str, dict[str, float]]
     champion_version: str | None = None
+    #: The SHA-256 of the judged model's files, as recorded with its run.
+    model_sha256: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -59,14 +61,17 @@ class GateReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "model_sha256": self.model_sha256,
             "champion_version": self.champion_version,
             "checks": [asdict(check) for check in self.checks],
             "metrics": self.metrics,
         }
 
     def to_markdown(self) -> str:
-        lines = [f"# Validation gate: {self.verdict.upper()}", "", "| check | result | detail |"]
-        lines.append("|---|---|---|")
+        lines = [f"# Validation gate: {self.verdict.upper()}", ""]
+        if self.model_sha256:
+            lines += [f"Model files, SHA-256: `{self.model_sha256}`", ""]
+        lines += ["| check | result | detail |", "|---|---|---|"]
         for check in self.checks:
             mark = "pass" if check.passed else "FAIL"
             lines.append(f"| {check.name} | {mark} | {check.detail} |")
@@ -80,12 +85,13 @@ class GateReport:
 
 def run_gate(
     challenger: Any,
-    champion: Any | None,
+    champion: Recommender | None,
     split: Split,
     *,
     k: int,
     gate: GateConfig,
     champion_version: str | None = None,
+    model_sha256: str | None = None,
 ) -> GateReport:
     """Judge ``challenger`` (a loaded MLflow pyfunc model) against the floor and the champion."""
     recommender = challenger.unwrap_python_model().recommender
@@ -94,14 +100,19 @@ def run_gate(
         "popularity": PopularityRecommender().fit(split.train),
     }
     if champion is not None:
-        models["champion"] = champion.unwrap_python_model().recommender
+        models["champion"] = champion
     metrics = evaluate_models(models, split, k=k)
     checks = [
         quality_floor(metrics, k, gate.min_lift_over_popularity),
         *behaviour_checks(challenger, recommender, split, k),
         not_worse_than_champion(metrics, k, gate.champion_tolerance, champion_version),
     ]
-    return GateReport(checks=checks, metrics=metrics, champion_version=champion_version)
+    return GateReport(
+        checks=checks,
+        metrics=metrics,
+        champion_version=champion_version,
+        model_sha256=model_sha256,
+    )
 
 
 def quality_floor(metrics: dict[str, dict[str, float]], k: int, min_lift: float) -> GateCheck:

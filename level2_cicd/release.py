@@ -8,6 +8,9 @@ after the gate passed: a failed stage anywhere leaves the registry's champion as
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -15,31 +18,58 @@ from mlflow.tracking import MlflowClient
 
 from data import load_dataset
 
+from .champion import ChampionLoadError, load_usable, redact
 from .config import Config
 from .evaluation import split_by_time
 from .gate import GateReport, run_gate
+from .integrity import DIGEST_TAG, ModelIntegrityError, first_line, load_verified, run_digest
+from .model import Recommender
 from .registry import CHAMPION, ModelVersion, promote, register, version_with_alias
+from .stages import StageError
 from .tracking import code_version, save_atomically
 
 GATE_JSON, GATE_MARKDOWN = "gate.json", "gate.md"
 
 
 def judge_candidate(config: Config, run_id: str, model_uri: str) -> str:
-    """Run the gate on the candidate against the current champion; record and return the verdict."""
+    """Run the gate on the candidate against the current champion; record and return the verdict.
+
+    The candidate's files must match the digest its run recorded: a model that cannot be
+    checked or loaded is not judged (``StageError``), and nothing is recorded.
+    """
     dataset = load_dataset(config.data.path)
     split = split_by_time(dataset.interactions, config.split.test_fraction)
     champion = version_with_alias(config.registry.model_name, CHAMPION)
-    report = run_gate(
-        mlflow.pyfunc.load_model(model_uri),
-        mlflow.pyfunc.load_model(champion.uri) if champion else None,
-        split,
-        k=config.evaluation.k,
-        gate=config.gate,
-        champion_version=champion.version if champion else None,
-    )
+    digest = run_digest(run_id)
+    with tempfile.TemporaryDirectory(prefix="candidate-") as folder:
+        report = run_gate(
+            load_candidate(run_id, model_uri, digest, Path(folder)),
+            usable_version(config.registry.model_name, champion.version) if champion else None,
+            split,
+            k=config.evaluation.k,
+            gate=config.gate,
+            champion_version=champion.version if champion else None,
+            model_sha256=digest,
+        )
     record_gate_report(report, run_id, config)
     print(report.to_markdown())
     return report.verdict
+
+
+def load_candidate(run_id: str, model_uri: str, digest: str | None, folder: Path) -> Any:
+    """The candidate's MLflow model, once its files match the digest its run recorded."""
+    try:
+        return load_verified(model_uri, digest, folder)
+    except Exception as error:
+        reason = str(error) if isinstance(error, ModelIntegrityError) else first_line(error)
+        raise StageError(f"cannot judge run {run_id}: {reason}; nothing was recorded") from error
+
+
+def usable_version(name: str, version: str) -> Recommender:
+    """A registered version's recommender, checked as the service checks it before serving."""
+    client = MlflowClient()
+    found = client.get_model_version(name, version)
+    return load_usable(name, found, client, redact(mlflow.get_registry_uri()))
 
 
 def record_gate_report(report: GateReport, run_id: str, config: Config) -> None:
@@ -58,6 +88,9 @@ def record_gate_report(report: GateReport, run_id: str, config: Config) -> None:
 def register_candidate(config: Config, candidate: dict[str, Any]) -> str:
     """A new registry version for the candidate, tagged with its run, verdict and code."""
     tags = {"run_id": candidate["run_id"], "gate.verdict": candidate["gate"], **code_version()}
+    digest = run_digest(candidate["run_id"])
+    if digest:
+        tags[DIGEST_TAG] = digest
     version = register(
         candidate["model_uri"], config.registry.model_name, candidate["run_id"], tags=tags
     )
@@ -80,6 +113,15 @@ def promote_candidate(config: Config, candidate: dict[str, Any]) -> int:
         )
         return 1
     challenger = ModelVersion(name, str(candidate["version"]), candidate["run_id"])
+    try:
+        usable_version(name, challenger.version)
+    except ChampionLoadError as problem:
+        print(
+            f"Cannot promote version {challenger.version}: {problem}; the champion stays "
+            f"{current_text}.",
+            file=sys.stderr,
+        )
+        return 1
     reason = f"gate passed for run {candidate['run_id']} (report: {GATE_JSON} in that run)"
     previous = promote(challenger, reason)
     before = f"version {previous.version}" if previous else "no champion"

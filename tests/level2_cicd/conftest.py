@@ -28,11 +28,21 @@ from level2_cicd.tracking import log_datasets, log_model
 
 
 @pytest.fixture
-def config(test_config) -> Config:
+def config_path(test_config) -> Path:
+    """The level's config file on the tiny world, with state in a temporary folder."""
+    return test_config(DEFAULT_CONFIG, "level2-release-tests")
+
+
+@pytest.fixture
+def model_name() -> str:
+    """A registered model name of the test's own."""
+    return f"recommender-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def config(config_path: Path, model_name: str) -> Config:
     """The level's config on the tiny world, with a registered model name of its own."""
-    path = test_config(DEFAULT_CONFIG, "level2-release-tests")
-    name = f"recommender-{uuid.uuid4().hex[:8]}"
-    return load_config(path, {"registry.model_name": name})
+    return load_config(config_path, {"registry.model_name": model_name})
 
 
 @dataclass

@@ -7,6 +7,7 @@ with its own registered model name, so tests never see each other's champions.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from level2_cicd.config import DEFAULT_CONFIG, GateConfig, load_config
 from level2_cicd.gate import not_worse_than_champion, quality_floor
 from level2_cicd.registry import CHALLENGER, CHAMPION, version_with_alias
+from level2_cicd.release import judge_candidate, promote_candidate, register_candidate
 
 # On the tiny world: l2=200 gives NDCG@10 0.169, l2=3000 gives 0.146 (above popularity's 0.128
 # x 1.1, but more than 2 % below the first): a model that passes the floor, not the champion check.
@@ -83,6 +85,28 @@ def test_a_better_model_replaces_the_champion(config, candidates):
     assert version_with_alias(config.registry.model_name, CHAMPION).version == "2"
     tags = MlflowClient().get_model_version(config.registry.model_name, "2").tags
     assert tags["replaced_version"] == "1"
+
+
+def test_a_version_that_cannot_be_loaded_is_never_promoted(config, candidates, capsys):
+    candidates.release(GOOD_L2)
+    second = candidates.log(GOOD_L2)
+    second["gate"] = judge_candidate(config, second["run_id"], second["model_uri"])
+    second["version"] = register_candidate(config, second)
+    stored = candidates.stored_files(candidates.version_uri(second["version"]))
+    shutil.rmtree(stored)  # the artifact store lost the files after the gate passed them
+    capsys.readouterr()
+
+    assert promote_candidate(config, second) == 1
+
+    assert version_with_alias(config.registry.model_name, CHAMPION).version == "1"
+    assert (
+        "promoted_at" not in MlflowClient().get_model_version(config.registry.model_name, "2").tags
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("Cannot promote version 2: cannot use version 2")
+    assert stored.as_uri() in err  # the whole path, not cut off
+    assert err.endswith("the champion stays version 1.")
 
 
 def metrics(model: float, popularity: float, champion: float | None = None) -> dict:
