@@ -338,11 +338,12 @@ def from_millis(millis: int | None) -> datetime | None:
 def summarize(error: BaseException) -> str:
     """One short line for a log or an error message, stable across retries of the same failure.
 
-    Connection errors are reduced to their OS reason ("[Errno 111] Connection refused"); other
-    messages to their first line, without object addresses that differ on every attempt.
+    Connection errors are reduced to their OS reason ("[Errno 111] Connection refused"), with
+    the file when the reason names one; other messages to their first line, without object
+    addresses that differ on every attempt.
     """
     text = str(error).strip()
-    reason = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    reason = re.search(r"\[Errno -?\d+\] [^'\")]+(?:(?<=: )'[^']*')?", text)
     if reason:
         return reason.group(0).strip()
     first = text.splitlines()[0] if text else type(error).__name__

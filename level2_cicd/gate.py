@@ -7,7 +7,9 @@ Three kinds of checks, all on the same held-out evaluation period:
   itself: the same answer twice, never an item the user already has, k items, a defined answer
   for an unknown user, and inputs outside its signature refused;
 - **not worse than the champion**: the current champion is evaluated on the same data, and the
-  challenger's NDCG@k may trail it by at most the stated tolerance.
+  challenger's NDCG@k may trail it by at most the stated tolerance. A champion that cannot be
+  evaluated (its files changed or gone) fails this check: the challenger cannot be shown not to be
+  worse than the model users may still be getting, and a broken champion needs a person anyway.
 
 The gate writes a report (what was checked, the figures, the verdict); it never moves an alias.
 """
@@ -91,9 +93,14 @@ def run_gate(
     k: int,
     gate: GateConfig,
     champion_version: str | None = None,
+    champion_problem: str | None = None,
     model_sha256: str | None = None,
 ) -> GateReport:
-    """Judge ``challenger`` (a loaded MLflow pyfunc model) against the floor and the champion."""
+    """Judge ``challenger`` (a loaded MLflow pyfunc model) against the floor and the champion.
+
+    ``champion`` is None when there is none yet, or when it cannot be evaluated: then
+    ``champion_problem`` says why.
+    """
     recommender = challenger.unwrap_python_model().recommender
     models: dict[str, Recommender] = {
         "challenger": recommender,
@@ -105,7 +112,9 @@ def run_gate(
     checks = [
         quality_floor(metrics, k, gate.min_lift_over_popularity),
         *behaviour_checks(challenger, recommender, split, k),
-        not_worse_than_champion(metrics, k, gate.champion_tolerance, champion_version),
+        not_worse_than_champion(
+            metrics, k, gate.champion_tolerance, champion_version, champion_problem
+        ),
     ]
     return GateReport(
         checks=checks,
@@ -127,9 +136,21 @@ def quality_floor(metrics: dict[str, dict[str, float]], k: int, min_lift: float)
 
 
 def not_worse_than_champion(
-    metrics: dict[str, dict[str, float]], k: int, tolerance: float, champion_version: str | None
+    metrics: dict[str, dict[str, float]],
+    k: int,
+    tolerance: float,
+    champion_version: str | None,
+    champion_problem: str | None = None,
 ) -> GateCheck:
+    """The challenger's NDCG@k against the champion's; fails if the champion cannot be evaluated."""
     ndcg = f"ndcg_at_{k}"
+    if champion_problem:
+        return GateCheck(
+            "not worse than champion",
+            False,
+            f"champion v{champion_version} cannot be evaluated: {champion_problem}. Repair its "
+            "files or point the alias at a version that loads, then run the gate again",
+        )
     if "champion" not in metrics:
         return GateCheck("not worse than champion", True, "no champion yet: first deployment")
     model, champion = metrics["challenger"][ndcg], metrics["champion"][ndcg]

@@ -35,20 +35,33 @@ def judge_candidate(config: Config, run_id: str, model_uri: str) -> str:
     """Run the gate on the candidate against the current champion; record and return the verdict.
 
     The candidate's files must match the digest its run recorded: a model that cannot be
-    checked or loaded is not judged (``StageError``), and nothing is recorded.
+    checked or loaded is not judged (``StageError``), and nothing is recorded. A champion that
+    cannot be evaluated fails the comparison (see ``gate.py``), with one line on stderr.
     """
     dataset = load_dataset(config.data.path)
     split = split_by_time(dataset.interactions, config.split.test_fraction)
     champion = version_with_alias(config.registry.model_name, CHAMPION)
+    champion_model, champion_problem = None, None
+    if champion is not None:
+        try:
+            champion_model = usable_version(champion.name, champion.version)
+        except ChampionLoadError as problem:
+            champion_problem = str(problem)
+            print(
+                f"warning: the champion (version {champion.version}) cannot be evaluated, so "
+                f"the gate fails: {problem}",
+                file=sys.stderr,
+            )
     digest = run_digest(run_id)
     with tempfile.TemporaryDirectory(prefix="candidate-") as folder:
         report = run_gate(
             load_candidate(run_id, model_uri, digest, Path(folder)),
-            usable_version(config.registry.model_name, champion.version) if champion else None,
+            champion_model,
             split,
             k=config.evaluation.k,
             gate=config.gate,
             champion_version=champion.version if champion else None,
+            champion_problem=champion_problem,
             model_sha256=digest,
         )
     record_gate_report(report, run_id, config)

@@ -109,6 +109,53 @@ def test_a_version_that_cannot_be_loaded_is_never_promoted(config, candidates, c
     assert err.endswith("the champion stays version 1.")
 
 
+def corrupt(path: Path) -> None:
+    """Overwrite the start of a file with bytes no pickle starts with, as a disk fault would."""
+    path.write_bytes(b"\xa8" * 64 + path.read_bytes()[64:])
+
+
+@pytest.mark.parametrize("fault", ["corrupted", "deleted"])
+def test_a_champion_that_cannot_be_evaluated_fails_the_gate_in_one_line(
+    config, candidates, capsys, fault
+):
+    candidates.release(GOOD_L2)
+    stored = candidates.stored_files(candidates.version_uri("1"))
+    if fault == "corrupted":
+        corrupt(stored / "artifacts" / "recommender.joblib")
+    else:
+        shutil.rmtree(stored)
+    candidate = candidates.log(GOOD_L2)
+    capsys.readouterr()
+
+    verdict = judge_candidate(config, candidate["run_id"], candidate["model_uri"])
+
+    assert verdict == "failed"
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("warning: the champion (version 1) cannot be evaluated")
+    assert stored.as_uri() in err  # the whole path, not cut off
+    report = json.loads((config.tracking.state_dir / "gate.json").read_text())
+    failed = [check for check in report["checks"] if not check["passed"]]
+    assert [check["name"] for check in failed] == ["not worse than champion"]
+    assert "champion v1 cannot be evaluated" in failed[0]["detail"]
+    assert "champion" not in report["metrics"]
+    assert version_with_alias(config.registry.model_name, CHAMPION).version == "1"
+
+
+def test_error_summaries_keep_the_file_they_name():
+    from level2_cicd.champion import summarize
+
+    path = "/srv/mlflow/artifacts/models/m-0123456789abcdef/artifacts/recommender.joblib"
+    missing = FileNotFoundError(2, "No such file or directory", path)
+    refused = OSError(
+        "HTTPConnectionPool(host='x'): (Caused by NewConnectionError('<c at 0x7f>: "
+        "Failed to establish a new connection: [Errno 111] Connection refused'))"
+    )
+
+    assert summarize(missing) == f"[Errno 2] No such file or directory: '{path}'"
+    assert summarize(refused) == "[Errno 111] Connection refused"
+
+
 def metrics(model: float, popularity: float, champion: float | None = None) -> dict:
     table = {"challenger": {"ndcg_at_10": model}, "popularity": {"ndcg_at_10": popularity}}
     if champion is not None:
