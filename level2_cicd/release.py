@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from data import load_dataset
+from data import DataError, load_dataset
 
 from .champion import ChampionLoadError, load_usable, redact
 from .config import Config
-from .evaluation import split_by_time
+from .evaluation import Split, split_by_time
 from .gate import GateReport, run_gate
 from .integrity import DIGEST_TAG, ModelIntegrityError, first_line, load_verified, run_digest
 from .model import Recommender
@@ -38,20 +42,9 @@ def judge_candidate(config: Config, run_id: str, model_uri: str) -> str:
     checked or loaded is not judged (``StageError``), and nothing is recorded. A champion that
     cannot be evaluated fails the comparison (see ``gate.py``), with one line on stderr.
     """
-    dataset = load_dataset(config.data.path)
-    split = split_by_time(dataset.interactions, config.split.test_fraction)
+    split = training_split(run_id, config)
     champion = version_with_alias(config.registry.model_name, CHAMPION)
-    champion_model, champion_problem = None, None
-    if champion is not None:
-        try:
-            champion_model = usable_version(champion.name, champion.version)
-        except ChampionLoadError as problem:
-            champion_problem = str(problem)
-            print(
-                f"warning: the champion (version {champion.version}) cannot be evaluated, so "
-                f"the gate fails: {problem}",
-                file=sys.stderr,
-            )
+    champion_model, champion_problem = evaluable_champion(champion)
     digest = run_digest(run_id)
     with tempfile.TemporaryDirectory(prefix="candidate-") as folder:
         report = run_gate(
@@ -67,6 +60,88 @@ def judge_candidate(config: Config, run_id: str, model_uri: str) -> str:
     record_gate_report(report, run_id, config)
     print(report.to_markdown())
     return report.verdict
+
+
+def training_split(run_id: str, config: Config) -> Split:
+    """The configured data's held-out split, once it is shown to be the run's training data."""
+    try:
+        dataset = load_dataset(config.data.path)
+    except DataError as error:
+        raise StageError(f"the gate cannot read its data (data.path): {error}") from None
+    split = split_by_time(dataset.interactions, config.split.test_fraction)
+    check_training_data(run_id, split, config)
+    return split
+
+
+def evaluable_champion(champion: ModelVersion | None) -> tuple[Recommender | None, str | None]:
+    """The champion's recommender, or why it cannot be evaluated (also said on stderr)."""
+    if champion is None:
+        return None, None
+    try:
+        return usable_version(champion.name, champion.version), None
+    except ChampionLoadError as problem:
+        print(
+            f"warning: the champion (version {champion.version}) cannot be evaluated, so the "
+            f"gate fails: {problem}",
+            file=sys.stderr,
+        )
+        return None, str(problem)
+
+
+def check_training_data(run_id: str, split: Split, config: Config) -> None:
+    """Refuse to judge a model on anything but the held-out period of its own training data.
+
+    The run recorded its training and evaluation periods as MLflow dataset inputs with digests;
+    the configured data, split the same way, must give the same digests. The comparison is by
+    content, so the same data at another path is fine. MLflow's digest covers a frame's first
+    10,000 rows, its row count and its columns.
+    """
+    run = MlflowClient().get_run(run_id)
+    recorded = {
+        tag.value: dataset_input.dataset.digest
+        for dataset_input in run.inputs.dataset_inputs
+        for tag in dataset_input.tags
+        if tag.key == MLFLOW_DATASET_CONTEXT
+    }
+    if "training" not in recorded:
+        raise StageError(
+            f"run {run_id} recorded no training data (MLflow dataset inputs), so the gate cannot "
+            "check that it evaluates on the held-out period of that data; train with this "
+            "level's pipeline"
+        )
+    for context, frame in (("training", split.train), ("evaluation", split.test)):
+        here = frame_digest(frame)
+        if context in recorded and here != recorded[context]:
+            raise StageError(
+                "the gate evaluates a model on the held-out period of its own training data, "
+                f"and this is not it: {data_difference(run, config)} ({context} period digest "
+                f"{here}, recorded {recorded[context]}). Give the gate the train stage's data "
+                "(--data) and split, or train on this data first"
+            )
+
+
+def data_difference(run: Run, config: Config) -> str:
+    """Why the configured data is not the run's, as far as the run's record tells."""
+    trained_on = run.data.tags.get("data.path") or run.data.params.get("data.path", "?")
+    fraction = run.data.params.get("split.test_fraction")
+    if fraction is not None and float(fraction) != config.split.test_fraction:
+        return (
+            f"run {run.info.run_id} held out split.test_fraction {fraction}, the gate was given "
+            f"{config.split.test_fraction}"
+        )
+    if Path(trained_on).resolve() != config.data.path.resolve():
+        return (
+            f"run {run.info.run_id} was trained on {trained_on}, not on data.path "
+            f"{config.data.path}"
+        )
+    return f"the data at {config.data.path} changed since run {run.info.run_id} was trained on it"
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """MLflow's digest of a data frame, as ``log_input`` recorded it at training."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        return mlflow.data.from_pandas(frame).digest
 
 
 def load_candidate(run_id: str, model_uri: str, digest: str | None, folder: Path) -> Any:

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from data import World, WorldConfig, write_dataset
 from level2_cicd.config import DEFAULT_CONFIG, GateConfig, load_config
 from level2_cicd.gate import not_worse_than_champion, quality_floor
 from level2_cicd.registry import CHALLENGER, CHAMPION, version_with_alias
 from level2_cicd.release import judge_candidate, promote_candidate, register_candidate
+from level2_cicd.stages import StageError
 
 # On the tiny world: l2=200 gives NDCG@10 0.169, l2=3000 gives 0.146 (above popularity's 0.128
 # x 1.1, but more than 2 % below the first): a model that passes the floor, not the champion check.
@@ -154,6 +156,43 @@ def test_error_summaries_keep_the_file_they_name():
 
     assert summarize(missing) == f"[Errno 2] No such file or directory: '{path}'"
     assert summarize(refused) == "[Errno 111] Connection refused"
+
+
+@pytest.fixture(scope="module")
+def other_world(tmp_path_factory) -> Path:
+    """Another tiny world (another seed): data no candidate of these tests was trained on."""
+    folder = tmp_path_factory.mktemp("world") / "stable-tiny-seed8"
+    return write_dataset(World(WorldConfig(seed=8, size="tiny")).history(), folder)
+
+
+@pytest.mark.parametrize("override", ["data.path", "split.test_fraction"])
+def test_the_gate_refuses_data_the_candidate_was_not_trained_on(
+    config_path, model_name, candidates, other_world, override
+):
+    candidate = candidates.log(GOOD_L2)
+    value = str(other_world) if override == "data.path" else "0.3"
+    other = load_config(config_path, {"registry.model_name": model_name, override: value})
+
+    with pytest.raises(StageError) as refused:
+        judge_candidate(other, candidate["run_id"], candidate["model_uri"])
+
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("the gate evaluates a model on the held-out period of its own")
+    named = "was trained on" if override == "data.path" else "split.test_fraction 0.2"
+    assert named in message and value in message
+    assert not (other.tracking.state_dir / "gate.json").exists()
+    assert "gate.verdict" not in MlflowClient().get_run(candidate["run_id"]).data.tags
+
+
+def test_the_gate_accepts_the_training_data_at_another_path(
+    config_path, model_name, candidates, tiny_world, tmp_path
+):
+    candidate = candidates.log(GOOD_L2)
+    copy = shutil.copytree(tiny_world, tmp_path / "moved")
+    moved = load_config(config_path, {"registry.model_name": model_name, "data.path": str(copy)})
+
+    assert judge_candidate(moved, candidate["run_id"], candidate["model_uri"]) == "passed"
 
 
 def metrics(model: float, popularity: float, champion: float | None = None) -> dict:
