@@ -185,6 +185,18 @@ def test_the_gate_refuses_data_the_candidate_was_not_trained_on(
     assert "gate.verdict" not in MlflowClient().get_run(candidate["run_id"]).data.tags
 
 
+def test_the_gate_names_data_it_cannot_read(config_path, model_name, candidates, tmp_path):
+    candidate = candidates.log(GOOD_L2)
+    missing = tmp_path / "no-such-dataset"
+    gone = load_config(config_path, {"registry.model_name": model_name, "data.path": str(missing)})
+
+    with pytest.raises(StageError) as refused:
+        judge_candidate(gone, candidate["run_id"], candidate["model_uri"])
+
+    assert str(refused.value).startswith("the gate cannot read its data (data.path)")
+    assert str(missing) in str(refused.value)
+
+
 def test_the_gate_accepts_the_training_data_at_another_path(
     config_path, model_name, candidates, tiny_world, tmp_path
 ):
