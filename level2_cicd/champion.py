@@ -8,8 +8,10 @@ is a single reference: a request reads it once and finishes on that model even i
 swaps it, so a swap never fails a request in flight and needs no lock on the request path.
 
 A poll that fails (registry down, alias deleted, a new version that does not load) changes
-nothing: the service keeps answering with the model it has, logs the problem once, and tries again
-at the next poll.
+nothing: the service keeps answering with the model it has, logs the problem once, keeps it in
+``problem`` for ``/health``, and tries again at the next poll. A version that failed to load is
+retried with a back-off that starts at the poll interval and doubles up to a minute: a repaired
+artifact is picked up within a minute, without a restart, however long it was broken.
 
 This module imports MLflow: import it after ``runtime.use_local_state`` has set the environment.
 """
@@ -42,8 +44,9 @@ from .registry import CHAMPION
 
 log = logging.getLogger(__name__)
 
-#: A version that failed to load is retried after the poll interval, doubling up to this.
-MAX_RETRY_SECONDS = 600.0
+#: A version that failed to load is retried after the poll interval, doubling up to this: the
+#: most a repaired artifact waits, and at most one download of a broken model a minute.
+MAX_RETRY_SECONDS = 60.0
 
 
 class RegistryClient(Protocol):
@@ -126,10 +129,14 @@ class ChampionHolder:
         self.registry_uri = redact(registry_uri or mlflow.get_registry_uri())
         self.registry_reachable = True
         self.last_checked_at: datetime | None = None
+        #: The version the alias named at the last registry answer (None: no champion there).
+        self.champion_version: str | None = None
+        #: Why the service does not serve the registry's champion right now, in one line.
+        self.problem: str | None = None
         self._champion: Champion | None = None
         self._refresh_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._problem: tuple[str, str] | None = None
+        self._problem_key: tuple[str, str] | None = None
         self._failure: _LoadFailure | None = None
 
     @property
@@ -139,6 +146,12 @@ class ChampionHolder:
         if champion is None:
             raise RuntimeError("no champion loaded yet: call load() first")
         return champion
+
+    @property
+    def load_failed_at(self) -> datetime | None:
+        """When loading the champion the registry names last failed; None unless it is failing."""
+        failure = self._failure
+        return failure.failed_at if failure and failure.version == self.champion_version else None
 
     def load(self) -> Champion:
         """Load the champion for the first time; ``ChampionUnavailableError`` says why not."""
@@ -151,14 +164,16 @@ class ChampionHolder:
 
         Never raises for a registry or model problem: the current model keeps serving and the
         problem is logged once (until it changes or goes away). A version that failed to load is
-        retried after ``retry_after`` seconds, doubling per failure.
+        retried after ``retry_after`` seconds, doubling per failure up to ``MAX_RETRY_SECONDS``.
         """
         with self._refresh_lock:
             try:
                 found = self._find()
             except ChampionUnavailableError as problem:
                 self.registry_reachable = not isinstance(problem, RegistryUnreachableError)
-                self._report(type(problem).__name__, "", f"{problem}; {self._serving()}")
+                if isinstance(problem, NoChampionError):
+                    self.champion_version = None
+                self._report(type(problem).__name__, "", str(problem))
                 return False
             version = str(found.version)
             if self._champion is not None and version == self._champion.version:
@@ -209,6 +224,7 @@ class ChampionHolder:
             raise self._unreachable(error) from error
         self.registry_reachable = True
         self.last_checked_at = datetime.now(UTC)
+        self.champion_version = str(found.version)
         return found
 
     def _unreachable(self, error: BaseException) -> RegistryUnreachableError:
@@ -237,7 +253,7 @@ class ChampionHolder:
             champion = self._load(found)
         except ChampionLoadError as problem:
             self._failure = _LoadFailure.after(self._failure, version, retry_after)
-            self._report("load", version, f"{problem}; {self._serving()}")
+            self._report("load", version, str(problem))
             return False
         previous, self._champion = self._champion, champion  # the swap: one reference
         self._failure = None
@@ -259,16 +275,20 @@ class ChampionHolder:
         champion = self._champion
         return f"still serving version {champion.version}" if champion else "nothing loaded yet"
 
-    def _report(self, kind: str | None, version: str, message: str) -> None:
-        """Log a problem when it starts or changes, and once when it is over: never per poll."""
+    def _report(self, kind: str | None, version: str, problem: str) -> None:
+        """Keep the current problem for ``/health``; log it when it starts, changes or ends.
+
+        A problem that lasts is logged once, not once per poll.
+        """
         key = (kind, version) if kind else None
-        if key == self._problem:
+        self.problem = problem or None
+        if key == self._problem_key:
             return
         if key is None:
             log.info("registry checks are healthy again")
         else:
-            log.warning("%s", message)
-        self._problem = key
+            log.warning("%s; %s", problem, self._serving())
+        self._problem_key = key
 
 
 @dataclass(frozen=True)
@@ -278,12 +298,13 @@ class _LoadFailure:
     version: str
     attempts: int
     retry_at: float
+    failed_at: datetime
 
     @classmethod
     def after(cls, previous: _LoadFailure | None, version: str, delay: float) -> _LoadFailure:
         attempts = previous.attempts + 1 if previous and previous.version == version else 1
         wait = min(delay * 2 ** (attempts - 1), MAX_RETRY_SECONDS)
-        return cls(version, attempts, time.monotonic() + wait)
+        return cls(version, attempts, time.monotonic() + wait, datetime.now(UTC))
 
     def due(self, version: str) -> bool:
         return version != self.version or time.monotonic() >= self.retry_at
