@@ -33,8 +33,10 @@ def service_url(config: Config) -> str:
 def deploy_champion(config_path: Path, overrides: dict[str, str], config: Config) -> int:
     """Start the service if needed and wait until it serves the champion version.
 
-    The service gets the same configuration file and overrides as this stage, so it serves the
-    model name, host and port the stages were told about.
+    Fails as soon as the service reports that it cannot load that version, with its reason (its
+    ``/health``), rather than when the time limit runs out. The service gets the same
+    configuration file and overrides as this stage, so it serves the model name, host and port
+    the stages were told about.
     """
     champion = version_with_alias(config.registry.model_name, CHAMPION)
     if champion is None:
