@@ -24,6 +24,10 @@ from mlflow.tracking import MlflowClient
 
 #: The run tag (and registry version tag) holding the SHA-256 of the model's files.
 DIGEST_TAG = "model.sha256"
+#: A note MLflow writes beside a model it loads through a ``models:/`` URI: into the artifact
+#: store itself when that is a local folder. It is not part of the model and nothing reads it, so
+#: it is dropped from every copy before hashing and loading.
+MLFLOW_LOAD_NOTE = "registered_model_meta"
 _CHUNK = 1 << 20
 
 
@@ -77,6 +81,7 @@ def download_model(model_uri: str, folder: Path, location: str | None = None) ->
         raise ModelIntegrityError(
             f"cannot fetch the files of {model_uri} from {location}: {last_line(error)}"
         ) from error
+    (Path(local) / MLFLOW_LOAD_NOTE).unlink(missing_ok=True)
     return Path(local)
 
 

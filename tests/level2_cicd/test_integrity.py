@@ -104,6 +104,17 @@ def test_recommend_refuses_a_model_whose_files_changed(config_path, candidates, 
     assert len(captured.err.strip().splitlines()) == 1
 
 
+def test_loading_a_model_the_usual_mlflow_way_does_not_break_its_digest(config_path, candidates):
+    import mlflow
+
+    logged = candidates.log(GOOD_L2)
+    # On a local store MLflow writes a note (registered_model_meta) into the model's folder.
+    mlflow.pyfunc.load_model(logged["model_uri"])
+
+    args = ["--config", str(config_path), "--run", logged["run_id"], "--user", "1"]
+    assert recommend.main(args) == 0
+
+
 def test_the_gate_report_names_the_digest_it_judged(config, candidates):
     released, _ = candidates.release(GOOD_L2)
 
