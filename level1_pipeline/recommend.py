@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -44,19 +45,34 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list:
         return list_runs(mlflow, config.tracking.experiment, config.evaluation.k)
+    return print_recommendations(args.run, args.user, args.k)
+
+
+def print_recommendations(run_id: str, user: int, k: int) -> int:
+    """Load the run's model, once its files match their recorded digest; print a user's top k."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from .integrity import ModelIntegrityError, load_verified, run_digest, run_model_uri
+
+    no_model = f"error: run {run_id} has no model to load (a failed or unknown run?)"
     try:
-        model = mlflow.pyfunc.load_model(f"runs:/{args.run}/model")
-    except mlflow.exceptions.MlflowException as error:
-        print(
-            f"error: run {args.run} has no model to load (a failed or unknown run?)",
-            file=sys.stderr,
-        )
+        model_uri = run_model_uri(run_id)
+    except MlflowException as error:
+        print(no_model, file=sys.stderr)
         print(f"MLflow said: {error.message.splitlines()[0]}", file=sys.stderr)
         return 1
-    import pandas as pd
-
-    recommendations = model.predict(pd.DataFrame({"user_id": [args.user]}), params={"k": args.k})
-    print(f"Top {len(recommendations)} for user {args.user} from run {args.run}:")
+    if model_uri is None:
+        print(no_model, file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="recommend-") as folder:
+        try:
+            model = load_verified(model_uri, run_digest(run_id), Path(folder))
+        except ModelIntegrityError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        recommendations = model.predict(pd.DataFrame({"user_id": [user]}), params={"k": k})
+    print(f"Top {len(recommendations)} for user {user} from run {run_id}:")
     for row in recommendations.itertuples(index=False):
         print(f"{row.rank:>3}. item {row.item_id:<8} score {row.score:.4f}")
     return 0

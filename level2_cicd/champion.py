@@ -1,14 +1,17 @@
 """The model the service answers with: the registry's ``champion``, followed without a restart.
 
-The service asks the registry which version carries the ``champion`` alias, loads exactly that
-version (``models:/<name>/<version>``, so an alias that moves during the download cannot mix two
-versions), checks that it answers, and only then makes it current. "Current" is a single
-reference: a request reads it once and finishes on that model even if the next poll swaps it, so
-a swap never fails a request in flight and needs no lock on the request path.
+The service asks the registry which version carries the ``champion`` alias, downloads exactly
+that version (``models:/<name>/<version>``, so an alias that moves during the download cannot mix
+two versions), checks its files against the digest recorded when it was logged
+(``integrity.py``), loads it, checks that it answers, and only then makes it current. "Current"
+is a single reference: a request reads it once and finishes on that model even if the next poll
+swaps it, so a swap never fails a request in flight and needs no lock on the request path.
 
 A poll that fails (registry down, alias deleted, a new version that does not load) changes
-nothing: the service keeps answering with the model it has, logs the problem once, and tries again
-at the next poll.
+nothing: the service keeps answering with the model it has, logs the problem once, keeps it in
+``problem`` for ``/health``, and tries again at the next poll. A version that failed to load is
+retried with a back-off that starts at the poll interval and doubles up to a minute: a repaired
+artifact is picked up within a minute, without a restart, however long it was broken.
 
 This module imports MLflow: import it after ``runtime.use_local_state`` has set the environment.
 """
@@ -24,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import mlflow
@@ -34,13 +38,15 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from .integrity import DIGEST_TAG, ModelIntegrityError, load_verified
 from .model import Recommender
 from .registry import CHAMPION
 
 log = logging.getLogger(__name__)
 
-#: A version that failed to load is retried after the poll interval, doubling up to this.
-MAX_RETRY_SECONDS = 600.0
+#: A version that failed to load is retried after the poll interval, doubling up to this: the
+#: most a repaired artifact waits, and at most one download of a broken model a minute.
+MAX_RETRY_SECONDS = 60.0
 
 
 class RegistryClient(Protocol):
@@ -123,10 +129,14 @@ class ChampionHolder:
         self.registry_uri = redact(registry_uri or mlflow.get_registry_uri())
         self.registry_reachable = True
         self.last_checked_at: datetime | None = None
+        #: The version the alias named at the last registry answer (None: no champion there).
+        self.champion_version: str | None = None
+        #: Why the service does not serve the registry's champion right now, in one line.
+        self.problem: str | None = None
         self._champion: Champion | None = None
         self._refresh_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._problem: tuple[str, str] | None = None
+        self._problem_key: tuple[str, str] | None = None
         self._failure: _LoadFailure | None = None
 
     @property
@@ -136,6 +146,12 @@ class ChampionHolder:
         if champion is None:
             raise RuntimeError("no champion loaded yet: call load() first")
         return champion
+
+    @property
+    def load_failed_at(self) -> datetime | None:
+        """When loading the champion the registry names last failed; None unless it is failing."""
+        failure = self._failure
+        return failure.failed_at if failure and failure.version == self.champion_version else None
 
     def load(self) -> Champion:
         """Load the champion for the first time; ``ChampionUnavailableError`` says why not."""
@@ -148,14 +164,16 @@ class ChampionHolder:
 
         Never raises for a registry or model problem: the current model keeps serving and the
         problem is logged once (until it changes or goes away). A version that failed to load is
-        retried after ``retry_after`` seconds, doubling per failure.
+        retried after ``retry_after`` seconds, doubling per failure up to ``MAX_RETRY_SECONDS``.
         """
         with self._refresh_lock:
             try:
                 found = self._find()
             except ChampionUnavailableError as problem:
                 self.registry_reachable = not isinstance(problem, RegistryUnreachableError)
-                self._report(type(problem).__name__, "", f"{problem}; {self._serving()}")
+                if isinstance(problem, NoChampionError):
+                    self.champion_version = None
+                self._report(type(problem).__name__, "", str(problem))
                 return False
             version = str(found.version)
             if self._champion is not None and version == self._champion.version:
@@ -206,6 +224,7 @@ class ChampionHolder:
             raise self._unreachable(error) from error
         self.registry_reachable = True
         self.last_checked_at = datetime.now(UTC)
+        self.champion_version = str(found.version)
         return found
 
     def _unreachable(self, error: BaseException) -> RegistryUnreachableError:
@@ -214,26 +233,11 @@ class ChampionHolder:
         )
 
     def _load(self, found: ModelVersion) -> Champion:
-        """Download, load and test-predict one version; nothing is served until this succeeds.
-
-        The files are deleted once loaded: the model lives in memory, and a service that is
-        killed leaves nothing behind but a download it was in the middle of.
-        """
-        version = str(found.version)
-        uri = f"models:/{self.name}/{version}"
-        try:
-            with tempfile.TemporaryDirectory(prefix=f"champion-v{version}-") as folder:
-                model = mlflow.pyfunc.load_model(uri, dst_path=folder)
-                recommender = model.unwrap_python_model().recommender
-            check_answers(recommender)
-        except Exception as error:
-            raise ChampionLoadError(
-                f"cannot use version {version} of '{self.name}' ({uri}) from the MLflow registry "
-                f"at {self.registry_uri}: {summarize(error)}"
-            ) from error
+        """Load one version with :func:`load_usable`; nothing is served until this succeeds."""
+        recommender = load_usable(self.name, found, self.client, self.registry_uri)
         return Champion(
             name=self.name,
-            version=version,
+            version=str(found.version),
             run_id=found.run_id or None,
             source=str(found.source),
             trained_at=self._run_start(found.run_id),
@@ -249,7 +253,7 @@ class ChampionHolder:
             champion = self._load(found)
         except ChampionLoadError as problem:
             self._failure = _LoadFailure.after(self._failure, version, retry_after)
-            self._report("load", version, f"{problem}; {self._serving()}")
+            self._report("load", version, str(problem))
             return False
         previous, self._champion = self._champion, champion  # the swap: one reference
         self._failure = None
@@ -271,16 +275,20 @@ class ChampionHolder:
         champion = self._champion
         return f"still serving version {champion.version}" if champion else "nothing loaded yet"
 
-    def _report(self, kind: str | None, version: str, message: str) -> None:
-        """Log a problem when it starts or changes, and once when it is over: never per poll."""
+    def _report(self, kind: str | None, version: str, problem: str) -> None:
+        """Keep the current problem for ``/health``; log it when it starts, changes or ends.
+
+        A problem that lasts is logged once, not once per poll.
+        """
         key = (kind, version) if kind else None
-        if key == self._problem:
+        self.problem = problem or None
+        if key == self._problem_key:
             return
         if key is None:
             log.info("registry checks are healthy again")
         else:
-            log.warning("%s", message)
-        self._problem = key
+            log.warning("%s; %s", problem, self._serving())
+        self._problem_key = key
 
 
 @dataclass(frozen=True)
@@ -290,15 +298,48 @@ class _LoadFailure:
     version: str
     attempts: int
     retry_at: float
+    failed_at: datetime
 
     @classmethod
     def after(cls, previous: _LoadFailure | None, version: str, delay: float) -> _LoadFailure:
         attempts = previous.attempts + 1 if previous and previous.version == version else 1
         wait = min(delay * 2 ** (attempts - 1), MAX_RETRY_SECONDS)
-        return cls(version, attempts, time.monotonic() + wait)
+        return cls(version, attempts, time.monotonic() + wait, datetime.now(UTC))
 
     def due(self, version: str) -> bool:
         return version != self.version or time.monotonic() >= self.retry_at
+
+
+def load_usable(
+    name: str, found: ModelVersion, client: RegistryClient, registry_uri: str
+) -> Recommender:
+    """Download one registered version, check its files, load it and test-predict it.
+
+    The files must match the digest recorded for the version (its ``model.sha256`` tag, else its
+    run's) before MLflow reads any of them. They are deleted once loaded: the model lives in
+    memory, and a process that is killed leaves nothing behind but a download it was in the
+    middle of. ``ChampionLoadError`` says in one line why the version cannot serve.
+    """
+    version = str(found.version)
+    uri = f"models:/{name}/{version}"
+    try:
+        expected = (found.tags or {}).get(DIGEST_TAG) or run_digest(client, found.run_id)
+        with tempfile.TemporaryDirectory(prefix=f"champion-v{version}-") as folder:
+            model = load_verified(uri, expected, Path(folder))
+            recommender = model.unwrap_python_model().recommender
+        check_answers(recommender)
+    except Exception as error:
+        reason = str(error) if isinstance(error, ModelIntegrityError) else summarize(error)
+        raise ChampionLoadError(
+            f"cannot use version {version} of '{name}' ({uri}) from the MLflow registry at "
+            f"{registry_uri}: {reason}"
+        ) from error
+    return recommender
+
+
+def run_digest(client: RegistryClient, run_id: str | None) -> str | None:
+    """The digest recorded with a run's model (versions registered by hand lack their own)."""
+    return client.get_run(run_id).data.tags.get(DIGEST_TAG) if run_id else None
 
 
 def check_answers(recommender: Any) -> None:
@@ -318,11 +359,12 @@ def from_millis(millis: int | None) -> datetime | None:
 def summarize(error: BaseException) -> str:
     """One short line for a log or an error message, stable across retries of the same failure.
 
-    Connection errors are reduced to their OS reason ("[Errno 111] Connection refused"); other
-    messages to their first line, without object addresses that differ on every attempt.
+    Connection errors are reduced to their OS reason ("[Errno 111] Connection refused"), with
+    the file when the reason names one; other messages to their first line, without object
+    addresses that differ on every attempt.
     """
     text = str(error).strip()
-    reason = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    reason = re.search(r"\[Errno -?\d+\] [^'\")]+(?:(?<=: )'[^']*')?", text)
     if reason:
         return reason.group(0).strip()
     first = text.splitlines()[0] if text else type(error).__name__

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,8 +34,10 @@ def service_url(config: Config) -> str:
 def deploy_champion(config_path: Path, overrides: dict[str, str], config: Config) -> int:
     """Start the service if needed and wait until it serves the champion version.
 
-    The service gets the same configuration file and overrides as this stage, so it serves the
-    model name, host and port the stages were told about.
+    Fails as soon as the service reports that it cannot load that version, with its reason (its
+    ``/health``), rather than when the time limit runs out. The service gets the same
+    configuration file and overrides as this stage, so it serves the model name, host and port
+    the stages were told about.
     """
     champion = version_with_alias(config.registry.model_name, CHAMPION)
     if champion is None:
@@ -44,11 +47,21 @@ def deploy_champion(config_path: Path, overrides: dict[str, str], config: Config
     started = start_service(config_path, overrides, config) if running_pid(config) is None else None
     deadline = time.monotonic() + STARTUP_SECONDS + 3 * config.serving.refresh_seconds
     served = None
+    earlier_failure = failed_load(service_health(url), champion.version)
     while time.monotonic() < deadline:
-        served = served_version(url)
+        health = service_health(url)
+        served = health.get("model_version") if health else None
         if served == champion.version:
             print(f"{url} serves {champion.name} version {served} (the champion).")
             return 0
+        failure = failed_load(health, champion.version)
+        if health and failure and failure != earlier_failure:
+            print(
+                f"{url} cannot serve the champion (version {champion.version}): "
+                f"{health['problem']}; it still serves version {served}.",
+                file=sys.stderr,
+            )
+            return 1
         if started is not None and started.poll() is not None:
             log = config.tracking.state_dir / LOG_FILE
             print(f"The service exited; its log is {log}:\n{tail(log)}", file=sys.stderr)
@@ -78,12 +91,25 @@ def start_service(
     return process
 
 
-def served_version(url: str) -> str | None:
+def service_health(url: str) -> dict[str, Any] | None:
+    """The service's ``/health`` answer, or None while it does not answer."""
     try:
-        response = httpx.get(f"{url}/model", timeout=2)
-    except httpx.HTTPError:
+        response = httpx.get(f"{url}/health", timeout=2)
+        return response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
         return None
-    return str(response.json().get("version")) if response.status_code == 200 else None
+
+
+def failed_load(health: dict[str, Any] | None, version: str) -> str | None:
+    """When the service last failed to load ``version`` as the champion, if it is failing.
+
+    Deploy fails as soon as the service reports a failure newer than the one it reported when
+    deploy began: a failure from before (say, before the artifact was repaired) is retried by the
+    service within a minute, and deploy waits for that retry.
+    """
+    if not health or health.get("champion_version") != version or not health.get("problem"):
+        return None
+    return health.get("load_failed_at")
 
 
 def running_pid(config: Config) -> int | None:

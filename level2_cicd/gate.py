@@ -7,7 +7,9 @@ Three kinds of checks, all on the same held-out evaluation period:
   itself: the same answer twice, never an item the user already has, k items, a defined answer
   for an unknown user, and inputs outside its signature refused;
 - **not worse than the champion**: the current champion is evaluated on the same data, and the
-  challenger's NDCG@k may trail it by at most the stated tolerance.
+  challenger's NDCG@k may trail it by at most the stated tolerance. A champion that cannot be
+  evaluated (its files changed or gone) fails this check: the challenger cannot be shown not to be
+  worse than the model users may still be getting, and a broken champion needs a person anyway.
 
 The gate writes a report (what was checked, the figures, the verdict); it never moves an alias.
 """
@@ -43,6 +45,8 @@ class GateReport:
     checks: list[GateCheck]
     metrics: dict[str, dict[str, float]]
     champion_version: str | None = None
+    #: The SHA-256 of the judged model's files, as recorded with its run.
+    model_sha256: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -59,14 +63,17 @@ class GateReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "model_sha256": self.model_sha256,
             "champion_version": self.champion_version,
             "checks": [asdict(check) for check in self.checks],
             "metrics": self.metrics,
         }
 
     def to_markdown(self) -> str:
-        lines = [f"# Validation gate: {self.verdict.upper()}", "", "| check | result | detail |"]
-        lines.append("|---|---|---|")
+        lines = [f"# Validation gate: {self.verdict.upper()}", ""]
+        if self.model_sha256:
+            lines += [f"Model files, SHA-256: `{self.model_sha256}`", ""]
+        lines += ["| check | result | detail |", "|---|---|---|"]
         for check in self.checks:
             mark = "pass" if check.passed else "FAIL"
             lines.append(f"| {check.name} | {mark} | {check.detail} |")
@@ -80,28 +87,41 @@ class GateReport:
 
 def run_gate(
     challenger: Any,
-    champion: Any | None,
+    champion: Recommender | None,
     split: Split,
     *,
     k: int,
     gate: GateConfig,
     champion_version: str | None = None,
+    champion_problem: str | None = None,
+    model_sha256: str | None = None,
 ) -> GateReport:
-    """Judge ``challenger`` (a loaded MLflow pyfunc model) against the floor and the champion."""
+    """Judge ``challenger`` (a loaded MLflow pyfunc model) against the floor and the champion.
+
+    ``champion`` is None when there is none yet, or when it cannot be evaluated: then
+    ``champion_problem`` says why.
+    """
     recommender = challenger.unwrap_python_model().recommender
     models: dict[str, Recommender] = {
         "challenger": recommender,
         "popularity": PopularityRecommender().fit(split.train),
     }
     if champion is not None:
-        models["champion"] = champion.unwrap_python_model().recommender
+        models["champion"] = champion
     metrics = evaluate_models(models, split, k=k)
     checks = [
         quality_floor(metrics, k, gate.min_lift_over_popularity),
         *behaviour_checks(challenger, recommender, split, k),
-        not_worse_than_champion(metrics, k, gate.champion_tolerance, champion_version),
+        not_worse_than_champion(
+            metrics, k, gate.champion_tolerance, champion_version, champion_problem
+        ),
     ]
-    return GateReport(checks=checks, metrics=metrics, champion_version=champion_version)
+    return GateReport(
+        checks=checks,
+        metrics=metrics,
+        champion_version=champion_version,
+        model_sha256=model_sha256,
+    )
 
 
 def quality_floor(metrics: dict[str, dict[str, float]], k: int, min_lift: float) -> GateCheck:
@@ -116,9 +136,21 @@ def quality_floor(metrics: dict[str, dict[str, float]], k: int, min_lift: float)
 
 
 def not_worse_than_champion(
-    metrics: dict[str, dict[str, float]], k: int, tolerance: float, champion_version: str | None
+    metrics: dict[str, dict[str, float]],
+    k: int,
+    tolerance: float,
+    champion_version: str | None,
+    champion_problem: str | None = None,
 ) -> GateCheck:
+    """The challenger's NDCG@k against the champion's; fails if the champion cannot be evaluated."""
     ndcg = f"ndcg_at_{k}"
+    if champion_problem:
+        return GateCheck(
+            "not worse than champion",
+            False,
+            f"champion v{champion_version} cannot be evaluated: {champion_problem}. Repair its "
+            "files or point the alias at a version that loads, then run the gate again",
+        )
     if "champion" not in metrics:
         return GateCheck("not worse than champion", True, "no champion yet: first deployment")
     model, champion = metrics["challenger"][ndcg], metrics["champion"][ndcg]

@@ -3,7 +3,8 @@
     python -m level2_cicd.serve [--config level2_cicd/config.toml] [--set serving.port=8001]
 
     GET /recommend?user_id=42&k=10   ranked items with scores (the popular items for a new user)
-    GET /health                      200 while a model is loaded; says if the registry answers
+    GET /health                      200 while a model answers; "degraded" and why, when it is
+                                     not the registry's champion or the registry is unreachable
     GET /model                       the version served: run, training time, source
     GET /docs                        the OpenAPI description (Swagger UI, served without a CDN)
 
@@ -102,12 +103,35 @@ class Recommendations(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
-    model_version: str
+    """Alive (HTTP 200 whenever a model answers) and whether it serves the registry's champion.
+
+    A monitoring system alerts on ``status`` and shows ``problem``. The status code stays 200 when
+    degraded, because the service still answers correctly with the model it has: a load balancer
+    that took it out of rotation would turn a failed update into an outage.
+    """
+
+    status: Literal["ok", "degraded"] = Field(
+        description="ok: serving the champion the registry names; degraded: see problem"
+    )
+    model_version: str = Field(description="the version answering requests")
+    champion_version: str | None = Field(
+        description="the version the champion alias named at the last registry check "
+        "(null: the registry has no champion)"
+    )
+    problem: str | None = Field(
+        description="why the status is degraded, in one line: the champion cannot be loaded "
+        "(and why), the alias is gone, or the registry is unreachable; null when ok"
+    )
+    load_failed_at: datetime | None = Field(
+        description="when loading champion_version last failed (it is retried with a back-off "
+        "of up to a minute); null unless it is failing"
+    )
     registry: Literal["reachable", "unreachable"] = Field(
         description="whether the last check of the champion alias reached the registry"
     )
-    registry_checked_at: datetime | None
+    registry_checked_at: datetime | None = Field(
+        description="when the registry last answered that check"
+    )
 
 
 class ModelInfo(BaseModel):
@@ -237,11 +261,19 @@ def create_app(holder: "ChampionHolder", max_k: int = 100) -> FastAPI:
 
     @app.get("/health", responses=ERROR_RESPONSES)
     def health(request: Request) -> Health:
-        """Alive and answering. A registry outage is reported, not fatal: the model serves."""
+        """Alive and answering; degraded, with the reason, when not serving the champion.
+
+        A registry outage or a champion that cannot be loaded is reported, not fatal: the model
+        it has keeps serving.
+        """
         check_parameters(request)
+        problem = holder.problem
         return Health(
-            status="ok",
+            status="degraded" if problem else "ok",
             model_version=holder.current.version,
+            champion_version=holder.champion_version,
+            problem=problem,
+            load_failed_at=holder.load_failed_at,
             registry="reachable" if holder.registry_reachable else "unreachable",
             registry_checked_at=holder.last_checked_at,
         )

@@ -28,6 +28,7 @@ from data import Dataset
 
 from .config import Config, as_dict
 from .evaluation import Split
+from .integrity import record_digest
 from .mlflow_model import RECOMMENDER_ARTIFACT
 from .model import Recommender
 from .runtime import artifact_location
@@ -75,16 +76,8 @@ def log_results(
     model: Recommender,
 ) -> str:
     """Log datasets, metrics and reports, then the model; return the model's URI."""
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-        # MLflow 3.17 registers its local-file dataset source twice, then warns that a path is
-        # ambiguous between the two; and it hints that integer ids cannot hold missing values,
-        # which is the point of them. Neither is actionable.
-        warnings.filterwarnings("ignore", message="The specified dataset source can be")
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        source, name = str(dataset.path), Path(str(dataset.path)).name
-        for context, frame in (("training", split.train), ("evaluation", split.test)):
-            logged = mlflow.data.from_pandas(frame, source=source, name=f"{name} ({context})")
-            mlflow.log_input(logged, context=context)
+    with mlflow.start_run(run_id=run_id):
+        log_datasets(dataset, split)
         for name in ("model", "popularity", "oracle"):
             if name in report:
                 mlflow.log_metrics({f"{name}/{key}": value for key, value in report[name].items()})
@@ -94,8 +87,26 @@ def log_results(
         return log_model(model, split, config.evaluation.k)
 
 
+def log_datasets(dataset: Dataset, split: Split) -> None:
+    """Record the training and evaluation periods as the active run's inputs, with digests."""
+    with warnings.catch_warnings():
+        # MLflow 3.17 registers its local-file dataset source twice, then warns that a path is
+        # ambiguous between the two; and it hints that integer ids cannot hold missing values,
+        # which is the point of them. Neither is actionable.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        source, name = str(dataset.path), Path(str(dataset.path)).name
+        for context, frame in (("training", split.train), ("evaluation", split.test)):
+            logged = mlflow.data.from_pandas(frame, source=source, name=f"{name} ({context})")
+            mlflow.log_input(logged, context=context)
+
+
 def log_model(model: Recommender, split: Split, k: int) -> str:
-    """Log the recommender as an MLflow pyfunc model with its signature and an input example."""
+    """Log the recommender as the active run's MLflow pyfunc model; record its files' digest.
+
+    The model has its signature and an input example; the digest (``integrity.py``) is what
+    every later load checks the files against.
+    """
     example = pd.DataFrame({"user_id": split.train["user_id"].drop_duplicates().head(3).to_numpy()})
     output = model.recommend(example["user_id"], k=k)
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
@@ -113,6 +124,7 @@ def log_model(model: Recommender, split: Split, k: int) -> str:
             input_example=example,
             pip_requirements=[f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS],
         )
+    record_digest(info.model_uri, info.run_id)
     return info.model_uri
 
 

@@ -1,68 +1,32 @@
 """The release: the gate's decisions, registration of every model, promotion with an audit trail.
 
-Candidates are logged straight to MLflow (no Prefect run needed), each with its own registered
-model name, so tests never see each other's champions.
+Candidates are logged straight to MLflow (no Prefect run needed; see ``conftest.py``), each test
+with its own registered model name, so tests never see each other's champions.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
+import shutil
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from data import load_dataset
+from data import World, WorldConfig, write_dataset
 from level2_cicd.config import DEFAULT_CONFIG, GateConfig, load_config
-from level2_cicd.evaluation import split_by_time
 from level2_cicd.gate import not_worse_than_champion, quality_floor
-from level2_cicd.model import EaseRecommender
 from level2_cicd.registry import CHALLENGER, CHAMPION, version_with_alias
 from level2_cicd.release import judge_candidate, promote_candidate, register_candidate
-from level2_cicd.tracking import log_model
+from level2_cicd.stages import StageError
 
 # On the tiny world: l2=200 gives NDCG@10 0.169, l2=3000 gives 0.146 (above popularity's 0.128
 # x 1.1, but more than 2 % below the first): a model that passes the floor, not the champion check.
 GOOD_L2, WEAK_L2 = 200.0, 3000.0
 
 
-@pytest.fixture
-def config(test_config, tmp_path):
-    """The level's config on the tiny world, with a registered model name of its own."""
-    path = test_config(DEFAULT_CONFIG, "level2-release-tests")
-    name = f"recommender-{uuid.uuid4().hex[:8]}"
-    return load_config(path, {"registry.model_name": name})
-
-
-def candidate(config, l2: float) -> dict[str, str]:
-    """Train EASE with ``l2`` on the configured data and log it as a run's model."""
-    dataset = load_dataset(config.data.path)
-    split = split_by_time(dataset.interactions, config.split.test_fraction)
-    model = EaseRecommender(l2=l2).fit(split.train)
-    name = config.tracking.experiment
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is None:
-        artifacts = (config.tracking.state_dir / "artifacts").resolve().as_uri()
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
-    else:
-        experiment_id = experiment.experiment_id
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        model_uri = log_model(model, split, config.evaluation.k)
-    return {"run_id": run.info.run_id, "model_uri": model_uri}
-
-
-def release(config, l2: float) -> tuple[dict[str, str], int]:
-    """Gate, register and promote a candidate as the CI stages do; return it and the exit code."""
-    found = candidate(config, l2)
-    found["gate"] = judge_candidate(config, found["run_id"], found["model_uri"])
-    found["version"] = register_candidate(config, found)
-    return found, promote_candidate(config, found)
-
-
-def test_the_first_good_model_becomes_champion_with_an_audit_trail(config):
-    released, code = release(config, GOOD_L2)
+def test_the_first_good_model_becomes_champion_with_an_audit_trail(config, candidates):
+    released, code = candidates.release(GOOD_L2)
 
     assert (released["gate"], code) == ("passed", 0)
     champion = version_with_alias(config.registry.model_name, CHAMPION)
@@ -77,8 +41,8 @@ def test_the_first_good_model_becomes_champion_with_an_audit_trail(config):
     assert len(tags["mlflow.source.git.commit"]) in {40, len("unknown")}
 
 
-def test_the_gate_report_is_kept_with_the_run_and_in_the_state_folder(config):
-    released, _ = release(config, GOOD_L2)
+def test_the_gate_report_is_kept_with_the_run_and_in_the_state_folder(config, candidates):
+    released, _ = candidates.release(GOOD_L2)
 
     run = MlflowClient().get_run(released["run_id"])
     assert run.data.tags["gate.verdict"] == "passed"
@@ -97,10 +61,10 @@ def test_the_gate_report_is_kept_with_the_run_and_in_the_state_folder(config):
     assert {"gate.json", "gate.md"} <= artifacts
 
 
-def test_a_worse_model_is_registered_but_never_becomes_champion(config, capsys):
-    release(config, GOOD_L2)
+def test_a_worse_model_is_registered_but_never_becomes_champion(config, candidates, capsys):
+    candidates.release(GOOD_L2)
 
-    worse, code = release(config, WEAK_L2)
+    worse, code = candidates.release(WEAK_L2)
 
     assert (worse["gate"], code) == ("failed", 1)
     assert version_with_alias(config.registry.model_name, CHAMPION).version == "1"
@@ -114,15 +78,133 @@ def test_a_worse_model_is_registered_but_never_becomes_champion(config, capsys):
     assert failed == ["not worse than champion"]
 
 
-def test_a_better_model_replaces_the_champion(config):
-    release(config, WEAK_L2)
+def test_a_better_model_replaces_the_champion(config, candidates):
+    candidates.release(WEAK_L2)
 
-    better, code = release(config, GOOD_L2)
+    better, code = candidates.release(GOOD_L2)
 
     assert (better["gate"], code) == ("passed", 0)
     assert version_with_alias(config.registry.model_name, CHAMPION).version == "2"
     tags = MlflowClient().get_model_version(config.registry.model_name, "2").tags
     assert tags["replaced_version"] == "1"
+
+
+def test_a_version_that_cannot_be_loaded_is_never_promoted(config, candidates, capsys):
+    candidates.release(GOOD_L2)
+    second = candidates.log(GOOD_L2)
+    second["gate"] = judge_candidate(config, second["run_id"], second["model_uri"])
+    second["version"] = register_candidate(config, second)
+    stored = candidates.stored_files(candidates.version_uri(second["version"]))
+    shutil.rmtree(stored)  # the artifact store lost the files after the gate passed them
+    capsys.readouterr()
+
+    assert promote_candidate(config, second) == 1
+
+    assert version_with_alias(config.registry.model_name, CHAMPION).version == "1"
+    assert (
+        "promoted_at" not in MlflowClient().get_model_version(config.registry.model_name, "2").tags
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("Cannot promote version 2: cannot use version 2")
+    assert stored.as_uri() in err  # the whole path, not cut off
+    assert err.endswith("the champion stays version 1.")
+
+
+def corrupt(path: Path) -> None:
+    """Overwrite the start of a file with bytes no pickle starts with, as a disk fault would."""
+    path.write_bytes(b"\xa8" * 64 + path.read_bytes()[64:])
+
+
+@pytest.mark.parametrize("fault", ["corrupted", "deleted"])
+def test_a_champion_that_cannot_be_evaluated_fails_the_gate_in_one_line(
+    config, candidates, capsys, fault
+):
+    candidates.release(GOOD_L2)
+    stored = candidates.stored_files(candidates.version_uri("1"))
+    if fault == "corrupted":
+        corrupt(stored / "artifacts" / "recommender.joblib")
+    else:
+        shutil.rmtree(stored)
+    candidate = candidates.log(GOOD_L2)
+    capsys.readouterr()
+
+    verdict = judge_candidate(config, candidate["run_id"], candidate["model_uri"])
+
+    assert verdict == "failed"
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("warning: the champion (version 1) cannot be evaluated")
+    assert stored.as_uri() in err  # the whole path, not cut off
+    report = json.loads((config.tracking.state_dir / "gate.json").read_text())
+    failed = [check for check in report["checks"] if not check["passed"]]
+    assert [check["name"] for check in failed] == ["not worse than champion"]
+    assert "champion v1 cannot be evaluated" in failed[0]["detail"]
+    assert "champion" not in report["metrics"]
+    assert version_with_alias(config.registry.model_name, CHAMPION).version == "1"
+
+
+def test_error_summaries_keep_the_file_they_name():
+    from level2_cicd.champion import summarize
+
+    path = "/srv/mlflow/artifacts/models/m-0123456789abcdef/artifacts/recommender.joblib"
+    missing = FileNotFoundError(2, "No such file or directory", path)
+    refused = OSError(
+        "HTTPConnectionPool(host='x'): (Caused by NewConnectionError('<c at 0x7f>: "
+        "Failed to establish a new connection: [Errno 111] Connection refused'))"
+    )
+
+    assert summarize(missing) == f"[Errno 2] No such file or directory: '{path}'"
+    assert summarize(refused) == "[Errno 111] Connection refused"
+
+
+@pytest.fixture(scope="module")
+def other_world(tmp_path_factory) -> Path:
+    """Another tiny world (another seed): data no candidate of these tests was trained on."""
+    folder = tmp_path_factory.mktemp("world") / "stable-tiny-seed8"
+    return write_dataset(World(WorldConfig(seed=8, size="tiny")).history(), folder)
+
+
+@pytest.mark.parametrize("override", ["data.path", "split.test_fraction"])
+def test_the_gate_refuses_data_the_candidate_was_not_trained_on(
+    config_path, model_name, candidates, other_world, override
+):
+    candidate = candidates.log(GOOD_L2)
+    value = str(other_world) if override == "data.path" else "0.3"
+    other = load_config(config_path, {"registry.model_name": model_name, override: value})
+
+    with pytest.raises(StageError) as refused:
+        judge_candidate(other, candidate["run_id"], candidate["model_uri"])
+
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("the gate evaluates a model on the held-out period of its own")
+    named = "was trained on" if override == "data.path" else "split.test_fraction 0.2"
+    assert named in message and value in message
+    assert not (other.tracking.state_dir / "gate.json").exists()
+    assert "gate.verdict" not in MlflowClient().get_run(candidate["run_id"]).data.tags
+
+
+def test_the_gate_names_data_it_cannot_read(config_path, model_name, candidates, tmp_path):
+    candidate = candidates.log(GOOD_L2)
+    missing = tmp_path / "no-such-dataset"
+    gone = load_config(config_path, {"registry.model_name": model_name, "data.path": str(missing)})
+
+    with pytest.raises(StageError) as refused:
+        judge_candidate(gone, candidate["run_id"], candidate["model_uri"])
+
+    assert str(refused.value).startswith("the gate cannot read its data (data.path)")
+    assert str(missing) in str(refused.value)
+
+
+def test_the_gate_accepts_the_training_data_at_another_path(
+    config_path, model_name, candidates, tiny_world, tmp_path
+):
+    candidate = candidates.log(GOOD_L2)
+    copy = shutil.copytree(tiny_world, tmp_path / "moved")
+    moved = load_config(config_path, {"registry.model_name": model_name, "data.path": str(copy)})
+
+    assert judge_candidate(moved, candidate["run_id"], candidate["model_uri"]) == "passed"
 
 
 def metrics(model: float, popularity: float, champion: float | None = None) -> dict:

@@ -223,6 +223,23 @@ def test_the_dataset_is_generated_where_the_config_reads_it_before_training():
     assert f"--out {data_path}" in scripts[generate]
 
 
+def test_the_locked_dependencies_are_audited_on_every_run_before_training():
+    workflow = load_workflow()
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    scripts = [" ".join(step.get("run", "").replace("\\\n", " ").split()) for step in steps]
+    audit = next(i for i, script in enumerate(scripts) if "pip-audit" in script)
+    train = next(i for i, step in enumerate(steps) if stage_of(step) == "train")
+    export = re.search(r"uv export ([^|&;]*)", scripts[audit])
+
+    assert audit < train
+    assert "if" not in steps[audit] and not steps[audit].get("continue-on-error")
+    assert export, scripts[audit]
+    assert {"--frozen", "--all-groups", "--no-emit-project"} <= set(export.group(1).split())
+    assert {"--strict", "--require-hashes", "--disable-pip"} <= set(scripts[audit].split())
+    assert re.search(r"pip-audit==\$\{PIP_AUDIT_VERSION\}", scripts[audit])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", workflow["env"]["PIP_AUDIT_VERSION"])
+
+
 def test_triggers_are_pushes_and_pull_requests_on_main_and_manual_runs():
     on = triggers(load_workflow())
     assert set(on) == {"push", "pull_request", "workflow_dispatch"}
