@@ -323,8 +323,11 @@ def _fingerprints(columns: list[pd.Series]) -> np.ndarray:
 
 
 def _shown(value: object) -> str:
-    """A value as a person would write it: whole floats without ``.0``, unless too large to be
-    exact (a 20-digit id read as a float shows as ``1e+20``, not as digits it never had)."""
+    """A value as a person would write it: whole floats without ``.0``.
+
+    Unless too large to be exact: a 20-digit id read as a float shows as ``1e+20``, not as digits
+    it never had.
+    """
     if isinstance(value, float | np.floating) and float(value).is_integer():
         if abs(value) <= EXACT_FLOAT_LIMIT:
             return str(int(value))
