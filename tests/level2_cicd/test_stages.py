@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -63,6 +64,26 @@ def test_a_failed_training_leaves_candidate_and_champion_as_they_were(
     assert "The data was refused" in capsys.readouterr().err
     assert (state / stages.CANDIDATE_FILE).read_text() == before
     assert version_with_alias(model_name, CHAMPION).version == "1"
+
+
+@pytest.mark.usefixtures("released")
+def test_unreadable_data_is_refused_in_one_line_and_the_candidate_kept(
+    config_path, model_name, tiny_world, tmp_path, capsys
+):
+    state = load_config(config_path).tracking.state_dir
+    before = (state / stages.CANDIDATE_FILE).read_text()
+    folder = tmp_path / "world"
+    shutil.copytree(tiny_world, folder)
+    (folder / "users.csv").unlink()
+    (folder / "users.csv").mkdir()
+
+    assert run("train", config_path, model_name, "--data", str(folder)) == 1
+
+    err = capsys.readouterr().err
+    assert "The data was refused; nothing was trained." in err
+    assert "  - users.csv: a folder, not a file" in err.splitlines()
+    assert "Traceback" not in err
+    assert (state / stages.CANDIDATE_FILE).read_text() == before
 
 
 def test_a_stage_without_its_inputs_says_what_to_run_first(tmp_path, test_config, capsys):
