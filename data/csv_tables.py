@@ -4,12 +4,14 @@ Files are read with pyarrow (a 10-million-row file in seconds), or with pandas' 
 rare file pyarrow refuses. Values are kept as they are in the file: a column with one non-numeric
 value comes back as text, so the validation step can point at the offending line instead of the
 reader failing on it. Only an empty cell is a null (not "NA", which is, among others, a country
-code). Only a file that cannot be read at all is an error here: missing, empty, not valid CSV
-(wrong number of fields, a column named twice) or not valid text.
+code). Only a file that cannot be read at all is an error here: missing, a folder, empty, not
+valid text (checked before parsing, so the report names the line), or not valid CSV (wrong number
+of fields, a column named twice).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import warnings
 from collections.abc import Iterable
@@ -22,6 +24,8 @@ from pyarrow import csv as pa_csv
 
 from .problems import DataError, Problem
 from .schema import TableSchema
+
+_CHUNK_BYTES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,10 @@ def csv_format_for(
 
 def read_csv_table(folder: Path, csv_format: CsvFormat) -> pd.DataFrame:
     """Read one file of ``folder``; raise :class:`DataError` only if it cannot be read at all."""
+    reason = unreadable_reason(folder / csv_format.file_name, csv_format.encoding)
+    if reason is not None:
+        raise DataError([Problem(csv_format.file_name, None, reason)], folder)
     path = folder / csv_format.file_name
-    if not path.is_file():
-        raise DataError([Problem(csv_format.file_name, None, "file is missing")], folder)
-    if path.stat().st_size == 0:
-        raise DataError([Problem(csv_format.file_name, None, "file is empty (0 bytes)")], folder)
     try:
         frame, bad_rows = _read_with_pyarrow(path, csv_format)
     except (pa.ArrowException, ValueError):
@@ -91,6 +94,54 @@ def read_csv_table(folder: Path, csv_format: CsvFormat) -> pd.DataFrame:
         _, bad_rows = _read_with_pyarrow(path, csv_format, use_threads=False)
         message = _wrong_field_count(csv_format, bad_rows)
     raise DataError([Problem(csv_format.file_name, None, message)], folder)
+
+
+def unreadable_reason(path: Path, encoding: str = "utf-8") -> str | None:
+    """Why ``path`` cannot be read as text at all, or None if it can.
+
+    A file the system refuses to open is a problem of the data (it will not change by trying
+    again); any other operating-system error (a network share that timed out) is raised as it is,
+    so a caller can retry it.
+    """
+    try:
+        if path.is_dir():
+            return "a folder, not a file"
+        if not path.is_file():
+            return "file is missing"
+        if path.stat().st_size == 0:
+            return "file is empty (0 bytes)"
+        line = _first_undecodable_line(path, encoding)
+    except PermissionError:
+        return "cannot be read: permission denied"
+    if line is not None:
+        return f"not valid {encoding} text (first invalid byte at line {line})"
+    return None
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The 1-based line of the first byte that is not ``encoding`` text, or None.
+
+    A fast pass decodes the file in chunks (a few hundred megabytes a second) without keeping the
+    text; only a file that fails is read again line by line to say where. Decoding first also
+    spares pyarrow, which prints a traceback when a row it skips is not valid text.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(_CHUNK_BYTES):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+        return None
+    except UnicodeDecodeError:
+        pass
+    with path.open("rb") as file:
+        number = 0
+        for number, line in enumerate(file, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return number
 
 
 def _read_with_pyarrow(

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .csv_tables import csv_format_for, read_csv_tables
+from .csv_tables import csv_format_for, read_csv_tables, unreadable_reason
 from .dataset import Dataset
 from .movielens import (
     MOVIELENS_100K_RATINGS,
@@ -116,9 +116,12 @@ def _read_metadata(folder: Path) -> dict[str, Any]:
     path = folder / METADATA_FILE
     if not path.exists():
         return {"source": "native", "path": str(folder)}
+    reason = unreadable_reason(path)
+    if reason is not None:
+        raise DataError([Problem(METADATA_FILE, None, reason)], folder)
     try:
-        meta = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
         problem = Problem(METADATA_FILE, None, f"not valid JSON: {error}")
         raise DataError([problem], folder) from None
     if not isinstance(meta, dict):

@@ -76,10 +76,15 @@ def _text(name: str) -> Column:
 
 
 def _ratings(file_name: str, user_id: str, item_id: str) -> TableSchema:
-    """Both formats rate with the same four columns, named differently."""
+    """Both formats rate with the same four columns, named differently.
+
+    A rating given twice at the same second is one rating delivered twice: refused here, where
+    the report can name the MovieLens file and its lines.
+    """
     return TableSchema(
         name="ratings",
         file_name=file_name,
+        key=(user_id, item_id, "timestamp"),
         columns=(_id(user_id), _id(item_id), _rating("rating"), _id("timestamp")),
     )
 

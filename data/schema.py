@@ -8,6 +8,19 @@ it, so a level never has to guess what a column means. A dataset folder holds:
 - ``interactions.csv`` one row per implicit-feedback event, in time order;
 - ``world.json``       metadata: where the data came from (for simulated data, everything needed to
   rebuild the hidden world, so the oracle ranking can be computed again).
+
+Beyond each column's own type and range, the contract says:
+
+- an event happens once: two interactions with the same ``timestamp``, ``user_id``, ``item_id``
+  and ``event`` are the same event delivered twice, and the data is refused rather than
+  de-duplicated (a feed that repeats rows is broken upstream, and silently dropping rows would
+  hide it; every count a level reports comes from the rows as delivered);
+- ``timestamp`` is in Unix seconds, before 2100: a later value is a unit error (milliseconds) or
+  a broken clock, not the future;
+- ``day`` counts whole days since day 0 began, the same day 0 for every row: ``timestamp - day *
+  86400`` falls within one 24-hour window (which one depends on the source: midnight of
+  ``WORLD_EPOCH`` for simulated data, the first rating for MovieLens);
+- whole numbers fit in 64 bits, so ids keep their exact value in every tool.
 """
 
 from __future__ import annotations
@@ -20,6 +33,8 @@ ColumnKind = Literal["int", "float", "str"]
 #: Simulated time starts here (2026-01-01T00:00:00Z); ``day`` counts whole days since then.
 WORLD_EPOCH = 1_767_225_600
 SECONDS_PER_DAY = 86_400
+#: 2100-01-01T00:00:00Z: no real event is later; a timestamp past it is in the wrong unit.
+LATEST_TIMESTAMP = 4_102_444_800
 
 #: Implicit-feedback events. ``rating`` marks an explicit rating turned into an interaction
 #: (MovieLens); the simulator emits the other three, deepest stage reached per visit.
@@ -41,7 +56,10 @@ class Column:
 
 @dataclass(frozen=True)
 class TableSchema:
-    """A table of a dataset folder: its file name, columns and unique key."""
+    """A table of a dataset folder: its file name, columns and unique key.
+
+    ``key`` names the columns whose values together identify a row: no two rows may share them.
+    """
 
     name: str
     file_name: str
@@ -88,8 +106,9 @@ ITEMS = TableSchema(
 INTERACTIONS = TableSchema(
     name="interactions",
     file_name="interactions.csv",
+    key=("timestamp", "user_id", "item_id", "event"),
     columns=(
-        Column("timestamp", "int", min_value=0),
+        Column("timestamp", "int", min_value=0, max_value=LATEST_TIMESTAMP),
         Column("day", "int", min_value=0),
         Column("user_id", "int", min_value=0),
         Column("item_id", "int", min_value=0),

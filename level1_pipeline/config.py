@@ -19,7 +19,9 @@ DEFAULT_CONFIG = Path(__file__).with_name("config.toml")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A table of the file: unknown keys are typos, and NaN or infinity is never a setting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -79,9 +81,15 @@ class ConfigError(ValueError):
 def load_config(path: Path = DEFAULT_CONFIG, overrides: dict[str, str] | None = None) -> Config:
     """Read ``path``, apply ``section.key=value`` overrides and validate the result."""
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a configuration file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not valid UTF-8 text (TOML must be): {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     for dotted, value in (overrides or {}).items():

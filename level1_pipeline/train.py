@@ -17,8 +17,9 @@ import sys
 import time
 import traceback
 
-from .config import ConfigError, add_config_arguments, load_config, parse_overrides
+from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
 from .runtime import use_local_state
+from .state_lock import StateFolderError, lock_state_folder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,9 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = overrides_from(args)
         config = load_config(args.config, overrides)
-    except ConfigError as error:
+        lock = lock_state_folder(config.tracking.state_dir)
+    except (ConfigError, StateFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    with lock:
+        return run_holding_the_state_folder(args, overrides, config)
+
+
+def run_holding_the_state_folder(
+    args: argparse.Namespace, overrides: dict[str, str], config: Config
+) -> int:
+    """One run, or the schedule, while no other run can write to the same state folder."""
     use_local_state(config.tracking.state_dir)
     if args.schedule:
         from .schedule import serve_on_schedule
@@ -57,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print("Starting the pipeline (Prefect and MLflow start up first) ...", flush=True)
     started = time.perf_counter()
+    from data import DataError
+
     from .flow import training_flow
+    from .tracking import TrackingStoreError
     from .validation import DataValidationError
 
     # Failures are reported once, below, instead of by every Prefect run logger on the way up.
@@ -65,8 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(logger).setLevel(logging.CRITICAL)
     try:
         result = training_flow(str(args.config), overrides)
-    except DataValidationError as error:
+    except (DataValidationError, DataError) as error:
         print(f"\nThe data was refused; nothing was trained.\n{error}", file=sys.stderr)
+        return 1
+    except TrackingStoreError as error:  # before the run could be recorded
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:  # data or settings a step cannot work with
+        print(f"\nerror: {error}", file=sys.stderr)
+        print(
+            "The pipeline failed; the MLflow run is marked FAILED, with no model.", file=sys.stderr
+        )
         return 1
     except Exception:
         traceback.print_exc()
@@ -93,6 +115,9 @@ def print_summary(metrics: dict[str, dict[str, float]], k: int) -> None:
     if "oracle" in metrics:
         ndcg = f"ndcg_at_{k}"
         best = metrics["oracle"][ndcg]
+        if best == 0:  # too few test users or items for even the oracle to find one
+            print(f"No share of the oracle: the oracle's NDCG@{k} is 0 here.")
+            return
         shares = ", ".join(f"{name} {metrics[name][ndcg] / best:.0%}" for name in names[:-1])
         print(f"Share of the oracle's NDCG@{k} (the best achievable): {shares}")
 

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from prefect import flow, task
+from mlflow.exceptions import MlflowException
+from prefect import Task, flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import flow_run
+from prefect.states import State
 
 from data import Dataset, oracle_for, read_dataset, typed_dataset
 
@@ -24,7 +27,13 @@ from . import PACKAGE
 from .config import DEFAULT_CONFIG, Config, Expectations, load_config
 from .evaluation import Split, evaluate_models, split_by_time
 from .model import EaseRecommender, PopularityRecommender, Recommender
-from .tracking import log_failure, log_results, start_run, write_metrics_file
+from .tracking import (
+    log_failure,
+    log_results,
+    start_run,
+    tracking_store_errors,
+    write_metrics_file,
+)
 from .validation import DataValidationError, ValidationReport, validate
 
 P = ParamSpec("P")
@@ -41,10 +50,14 @@ class TrainingResult:
     metrics_path: Path
 
 
-def step(retries: int = 0) -> Callable[[Callable[P, T]], Callable[P, T]]:
+def step(
+    retries: int = 0, retry_on: tuple[type[BaseException], ...] = ()
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
     """A pipeline step: a Prefect task that says what it did and how long it took.
 
     Steps pass data frames in memory and are never cached: a training run must see today's data.
+    A failed step is retried only for the errors in ``retry_on``, the kinds that can pass (an I/O
+    error on a network share); data that breaks the contract fails the same way every time.
     """
 
     def decorate(function: Callable[P, T]) -> Callable[P, T]:
@@ -60,15 +73,25 @@ def step(retries: int = 0) -> Callable[[Callable[P, T]], Callable[P, T]]:
             name=function.__name__,
             retries=retries,
             retry_delay_seconds=2,
+            retry_condition_fn=_retry_only(retry_on),
             cache_policy=NO_CACHE,
         )
 
     return decorate
 
 
-@step(retries=2)
+def _retry_only(
+    transient: tuple[type[BaseException], ...],
+) -> Callable[[Task[..., Any], TaskRun, State[Any]], bool]:
+    def is_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+        return isinstance(state.result(raise_on_failure=False), transient)
+
+    return is_transient
+
+
+@step(retries=2, retry_on=(OSError,))
 def load_data(path: Path) -> Dataset:
-    """Read the dataset folder (retried: the files may sit on a network share)."""
+    """Read the dataset folder (an I/O error is retried: the files may sit on a network share)."""
     return read_dataset(path)
 
 
@@ -108,10 +131,14 @@ def evaluate_model(
     return evaluate_models(candidates, split, k=k)
 
 
-@step(retries=1)
+@step(retries=1, retry_on=(OSError, MlflowException))
 def start_tracking(config: Config) -> str:
-    """Open the MLflow run (retried once: the tracking server may be briefly unreachable)."""
-    return start_run(config, flow_run.id)
+    """Open the MLflow run (retried once: the tracking server may be briefly unreachable).
+
+    A locked or read-only database is not retried: it fails as one line naming the file.
+    """
+    with tracking_store_errors():
+        return start_run(config, flow_run.id)
 
 
 @step()

@@ -128,14 +128,23 @@ class EaseRecommender(Recommender):
         self.l2 = l2
 
     def _fit_scorer(self, seen: sp.csr_matrix) -> None:
-        if self.l2 <= 0:
-            raise ValueError(f"l2 must be positive, got {self.l2}")
+        if not (np.isfinite(self.l2) and self.l2 > 0):
+            raise ValueError(f"l2 must be a positive finite number, got {self.l2}")
         gram = (seen.T @ seen).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
-        precision = np.linalg.inv(gram)
-        weights = precision / -np.diag(precision)
+        try:
+            precision = np.linalg.inv(gram)
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"the item-item matrix cannot be inverted with l2={self.l2:g}: use a larger l2"
+            ) from None
+        weights = (precision / -np.diag(precision)).astype(np.float32)
         np.fill_diagonal(weights, 0.0)
-        self.weights_ = weights.astype(np.float32)
+        # A model whose weights are NaN or infinite ranks nothing, yet would evaluate and save
+        # without an error: refuse it here, so no level can hand one over.
+        if not np.isfinite(weights).all():
+            raise ValueError(f"EASE weights are not finite with l2={self.l2:g}; nothing was fit")
+        self.weights_ = weights
 
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.seen_[rows] @ self.weights_)

@@ -10,12 +10,16 @@
     python -m level2_cicd.stages stop       # stop the service deploy started
 
 Stages hand over through ``candidate.json`` in the level's state folder (the run, its model, the
-gate's verdict, the registered version), so CI can run each as its own step.
+gate's verdict, the registered version), so CI can run each as its own step. Each command holds
+the state folder's lock while it runs (``stop`` excepted: it must be able to stop the service
+whatever else runs), so a second one at the same time is refused instead of overwriting the
+first one's candidate.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -24,6 +28,7 @@ from typing import Any
 
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
 from .runtime import use_local_state
+from .state_lock import StateFolderError, lock_state_folder
 
 CANDIDATE_FILE = "candidate.json"
 
@@ -45,12 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = {**({"data.path": args.data} if args.data else {}), **parse_overrides(args.set)}
         config = load_config(args.config, overrides)
-    except ConfigError as error:
+        lock = (
+            contextlib.nullcontext()
+            if args.stage == "stop"
+            else lock_state_folder(config.tracking.state_dir)
+        )
+    except (ConfigError, StateFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    use_local_state(config.tracking.state_dir)
-    context = StageContext(args.config, overrides, config)
-    names = list(STAGES) if args.stage == "all" else [args.stage]
+    with lock:
+        return run_stages(args.stage, StageContext(args.config, overrides, config))
+
+
+def run_stages(stage: str, context: StageContext) -> int:
+    """Run one stage, or all in order, stopping at the first that fails."""
+    use_local_state(context.config.tracking.state_dir)
+    names = list(STAGES) if stage == "all" else [stage]
     for name in names:
         print(f"\n== {name} ==", flush=True)
         try:
@@ -75,7 +90,16 @@ class StageContext:
     def candidate(self, *required: str) -> dict[str, Any]:
         if not self.candidate_path.exists():
             raise StageError(f"no candidate at {self.candidate_path}: run the train stage first")
-        candidate = json.loads(self.candidate_path.read_text())
+        try:
+            candidate = json.loads(self.candidate_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise StageError(
+                f"{self.candidate_path} is not valid JSON ({error}): run the train stage again"
+            ) from None
+        if not isinstance(candidate, dict):
+            raise StageError(
+                f"{self.candidate_path} is not a JSON object: run the train stage again"
+            )
         missing = [key for key in required if key not in candidate]
         if missing:
             raise StageError(

@@ -13,7 +13,8 @@ import os
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import joblib
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
@@ -42,6 +44,51 @@ MODEL_REQUIREMENTS = ("numpy", "pandas", "scipy", "scikit-learn", "joblib", "mlf
 # MLflow warns on every model that it cannot find pip's version (uv environments have no pip);
 # the model's requirements are pinned explicitly, so the warning says nothing useful here.
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+# MLflow logs every database error with its traceback before raising it; the error is reported
+# once, by whoever catches it (see tracking_store_errors).
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+#: What SQLite says when MLflow cannot write its database, and what to do about it.
+DATABASE_PROBLEMS = {
+    "database is locked": (
+        "is locked by another process (MLflow waited 20 s): stop whatever holds it, such as an "
+        "`mlflow ui` writing to it, and run again"
+    ),
+    "readonly database": (
+        "is read-only: make it writable, or set MLFLOW_TRACKING_URI to one that is"
+    ),
+    "unable to open database file": (
+        "cannot be opened: check that its folder exists and is writable"
+    ),
+    # What SQLite says when the file cannot even be opened for writing (an immutable file).
+    "disk I/O error": "cannot be read or written (disk I/O error): check that it is writable",
+}
+
+
+class TrackingStoreError(RuntimeError):
+    """The tracking database refused the run (locked, read-only); the message names the file."""
+
+
+@contextmanager
+def tracking_store_errors() -> Iterator[None]:
+    """Turn MLflow's SQL error about a locked or read-only database into one line naming it.
+
+    Such an error will not pass by trying again (MLflow already waited 20 s for a lock), so it
+    is raised as a :class:`TrackingStoreError`, which no step retries.
+    """
+    try:
+        yield
+    except MlflowException as error:
+        problem = next((text for key, text in DATABASE_PROBLEMS.items() if key in str(error)), None)
+        if problem is None:
+            raise
+        raise TrackingStoreError(f"MLflow database {tracking_database()} {problem}") from None
+
+
+def tracking_database() -> str:
+    """The database file of a ``sqlite:///`` tracking URI, or the URI itself."""
+    uri = mlflow.get_tracking_uri()
+    return uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri
 
 
 def start_run(config: Config, flow_run_id: str | None) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from data.dataset import Dataset, write_dataset
 from data.loading import DataError, Problem, load_dataset, read_dataset, validate_dataset
+from data.validation import repeated_rows
 
 
 def tiny_dataset() -> Dataset:
@@ -145,6 +146,56 @@ def test_unreadable_file_is_refused_naming_the_file(
     assert expected in refusal(folder)
 
 
+def folder_instead_of(name: str) -> Callable[[Path], None]:
+    def change(folder: Path) -> None:
+        (folder / name).unlink()
+        (folder / name).mkdir()
+
+    return change
+
+
+def bad_byte_on_line(name: str, line: int) -> Callable[[Path], None]:
+    def change(folder: Path) -> None:
+        path = folder / name
+        lines = path.read_bytes().splitlines(keepends=True)
+        lines[line - 1] = b"\xff" + lines[line - 1]
+        path.write_bytes(b"".join(lines))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change_files", "expected"),
+    [
+        (folder_instead_of("users.csv"), "users.csv: a folder, not a file"),
+        (folder_instead_of("world.json"), "world.json: a folder, not a file"),
+        (
+            bad_byte_on_line("items.csv", 3),
+            "items.csv: not valid utf-8 text (first invalid byte at line 3)",
+        ),
+        (
+            bad_byte_on_line("world.json", 2),
+            "world.json: not valid utf-8 text (first invalid byte at line 2)",
+        ),
+    ],
+    ids=["folder-as-table", "folder-as-metadata", "not-utf8-table", "not-utf8-metadata"],
+)
+def test_unreadable_content_is_refused_in_one_line_without_a_traceback(
+    tmp_path: Path,
+    change_files: Callable[[Path], None],
+    expected: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    folder = write_tiny(tmp_path / "ds")
+    change_files(folder)
+
+    with pytest.raises(DataError) as caught:
+        read_dataset(folder)
+
+    assert [str(problem) for problem in caught.value.problems] == [expected]
+    assert capfd.readouterr().err == ""  # pyarrow printed "Exception ignored" tracebacks
+
+
 def set_cell(table: str, column: str, row: int, value: object) -> Callable[[Dataset], None]:
     def change(dataset: Dataset) -> None:
         frame = getattr(dataset, table)
@@ -164,6 +215,14 @@ def drop(table: str, column: str) -> Callable[[Dataset], None]:
 
 def duplicate_first_user(dataset: Dataset) -> None:
     dataset.users = pd.concat([dataset.users, dataset.users.head(1)], ignore_index=True)
+
+
+def append_copy_of_row(row: int) -> Callable[[Dataset], None]:
+    def change(dataset: Dataset) -> None:
+        copy = dataset.interactions.iloc[[row]]
+        dataset.interactions = pd.concat([dataset.interactions, copy], ignore_index=True)
+
+    return change
 
 
 def add(table: str, column: str) -> Callable[[Dataset], None]:
@@ -231,6 +290,26 @@ def add(table: str, column: str) -> Callable[[Dataset], None]:
             "interactions.csv, column 'user_id': 1 value absent from users.csv "
             "(first at line 2: 42)",
         ),
+        (
+            append_copy_of_row(1),
+            "interactions.csv: 1 duplicate row: the same timestamp, user_id, item_id and event "
+            "as an earlier row (first at line 7, a repeat of line 3)",
+        ),
+        (
+            set_cell("interactions", "timestamp", 4, 99_999_999_999),
+            "interactions.csv, column 'timestamp': 1 value above the maximum 4102444800 "
+            "(first at line 6: 99999999999)",
+        ),
+        (
+            set_cell("interactions", "day", 2, 40),
+            "interactions.csv, column 'day': 1 value that disagrees with column 'timestamp' "
+            "(first at line 4: day 40 at timestamp 200",
+        ),
+        (
+            set_cell("interactions", "user_id", 2, "99999999999999999999"),
+            "interactions.csv, column 'user_id': 1 value outside the 64-bit integer range "
+            "(first at line 4: 1e+20)",
+        ),
     ],
     ids=[
         "missing-column",
@@ -247,6 +326,10 @@ def add(table: str, column: str) -> Callable[[Dataset], None]:
         "duplicate-user",
         "unknown-item",
         "unknown-user",
+        "duplicate-interaction",
+        "timestamp-far-in-the-future",
+        "day-disagrees-with-timestamp",
+        "id-beyond-64-bits",
     ],
 )
 def test_bad_content_is_refused_naming_file_and_column(
@@ -256,6 +339,18 @@ def test_bad_content_is_refused_naming_file_and_column(
 
     assert expected in message
     assert message.startswith(f"dataset {tmp_path / 'ds'} has 1 problem:")
+
+
+def test_only_rows_that_repeat_every_key_column_are_duplicates() -> None:
+    keys = pd.DataFrame(
+        {
+            "timestamp": [1.0, 1.0, 1.0, 1.0, 2.0, np.nan, np.nan],
+            "user_id": [5, 5, 5, 6, 5, 5, 5],
+            "event": ["view", "click", "view", "view", "view", "view", "view"],
+        }
+    )
+
+    assert repeated_rows(keys).tolist() == [False, False, True, False, False, False, False]
 
 
 def test_line_numbers_point_at_the_offending_line_of_the_file(tmp_path: Path) -> None:

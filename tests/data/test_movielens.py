@@ -189,6 +189,13 @@ def replace_line(number: int, text: str) -> Callable[[str], str]:
             "ratings.csv, column 'rating': 1 null value (first at line 4)",
         ),
         (
+            ML_100K,
+            "u.data",
+            replace_line(4, "17\t28\t4\t879911787"),
+            "u.data: 1 duplicate row: the same user id, item id and timestamp as an earlier row "
+            "(first at line 4, a repeat of line 1)",
+        ),
+        (
             ML_LATEST_SMALL,
             "movies.csv",
             replace_line(3, "two,Jumanji (1995),Adventure|Children|Fantasy"),
@@ -202,6 +209,7 @@ def replace_line(number: int, text: str) -> Callable[[str], str]:
         "bad-release-date",
         "renamed-column",
         "missing-rating",
+        "duplicate-rating",
         "non-numeric-movie",
     ],
 )

@@ -88,7 +88,26 @@ def test_fit_refuses_data_without_the_id_columns():
 
 
 def test_bad_parameters_are_refused():
-    with pytest.raises(ValueError, match="l2 must be positive"):
-        EaseRecommender(l2=0).fit(CO_OCCURRING)
     with pytest.raises(ValueError, match="k must be at least 1"):
         EaseRecommender().fit(CO_OCCURRING).recommend([1], k=0)
+
+
+@pytest.mark.parametrize("l2", [0.0, -5.0, float("nan"), float("inf")])
+def test_an_l2_that_is_not_a_positive_finite_number_is_refused(l2):
+    with pytest.raises(ValueError, match=f"l2 must be a positive finite number, got {l2}"):
+        EaseRecommender(l2=l2).fit(CO_OCCURRING)
+
+
+def test_an_l2_too_small_to_invert_the_item_matrix_is_refused_naming_l2():
+    twins = pairs([(u, 1) for u in range(5)] + [(u, 2) for u in range(5)] + [(9, 3)])
+
+    with pytest.raises(ValueError, match=r"cannot be inverted with l2=1e-300"):
+        EaseRecommender(l2=1e-300).fit(twins)
+
+
+def test_weights_that_are_not_finite_are_never_kept(monkeypatch):
+    # A numerical failure of the solver, simulated: every model would score NaN.
+    monkeypatch.setattr(np.linalg, "inv", lambda matrix: np.full_like(matrix, np.nan))
+
+    with pytest.raises(ValueError, match="weights are not finite"):
+        EaseRecommender(l2=200.0).fit(CO_OCCURRING)

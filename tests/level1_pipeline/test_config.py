@@ -6,6 +6,7 @@ import pytest
 
 from level1_pipeline.config import (
     DEFAULT_CONFIG,
+    Config,
     ConfigError,
     as_dict,
     load_config,
@@ -132,3 +133,40 @@ def test_a_minimal_file_takes_the_defaults(tmp_path):
     assert config.model.l2 == 200.0
     assert config.evaluation.k == 10
     assert config.split.test_fraction == 0.2
+
+
+def float_fields() -> list[str]:
+    """Every ``section.key`` of the schema that holds a float."""
+    return [
+        f"{section}.{key}"
+        for section, field in Config.model_fields.items()
+        for key, value in field.annotation.model_fields.items()
+        if value.annotation is float
+    ]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_no_float_field_takes_a_value_that_is_not_finite(value):
+    fields = float_fields()
+    assert {"model.l2", "split.test_fraction", "expectations.max_price"} <= set(fields)
+
+    for field in fields:
+        with pytest.raises(ConfigError, match=rf"field '{field}': Input should be a finite number"):
+            load_config(DEFAULT_CONFIG, {field: value})
+
+
+def test_a_folder_given_as_the_configuration_file_is_refused_naming_it(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        load_config(tmp_path)
+
+    assert str(refused.value) == f"{tmp_path}: a folder, not a configuration file"
+
+
+def test_a_configuration_file_that_is_not_utf8_is_refused_naming_it(tmp_path):
+    path = tmp_path / "latin.toml"
+    path.write_bytes("[data]\npath = 'caf\u00e9'\n".encode("latin-1"))
+
+    with pytest.raises(ConfigError, match="not valid UTF-8 text") as refused:
+        load_config(path)
+
+    assert str(path) in str(refused.value)

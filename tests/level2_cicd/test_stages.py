@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import time
 import uuid
@@ -13,6 +15,7 @@ import pytest
 from level2_cicd import stages
 from level2_cicd.config import DEFAULT_CONFIG, load_config
 from level2_cicd.registry import CHAMPION, version_with_alias
+from level2_cicd.state_lock import lock_state_folder
 
 RELEASE = ("train", "gate", "register", "promote")
 
@@ -63,12 +66,67 @@ def test_a_failed_training_leaves_candidate_and_champion_as_they_were(
     assert version_with_alias(model_name, CHAMPION).version == "1"
 
 
+@pytest.mark.usefixtures("released")
+def test_unreadable_data_is_refused_in_one_line_and_the_candidate_kept(
+    config_path, model_name, tiny_world, tmp_path, capsys
+):
+    state = load_config(config_path).tracking.state_dir
+    before = (state / stages.CANDIDATE_FILE).read_text()
+    folder = tmp_path / "world"
+    shutil.copytree(tiny_world, folder)
+    (folder / "users.csv").unlink()
+    (folder / "users.csv").mkdir()
+
+    assert run("train", config_path, model_name, "--data", str(folder)) == 1
+
+    err = capsys.readouterr().err
+    assert "The data was refused; nothing was trained." in err
+    assert "  - users.csv: a folder, not a file" in err.splitlines()
+    assert "Traceback" not in err
+    assert (state / stages.CANDIDATE_FILE).read_text() == before
+
+
 def test_a_stage_without_its_inputs_says_what_to_run_first(tmp_path, test_config, capsys):
     fresh = test_config(DEFAULT_CONFIG, "level2-stage-tests-empty")
 
     assert run("gate", fresh, "unused") == 1
 
     assert "run the train stage first" in capsys.readouterr().err
+
+
+def test_a_stage_is_refused_while_another_command_holds_the_state_folder(test_config, capsys):
+    busy = test_config(DEFAULT_CONFIG, "level2-stage-tests-busy")
+    state = load_config(busy).tracking.state_dir
+    state.mkdir(parents=True)
+    (state / stages.CANDIDATE_FILE).write_text('{"run_id": "the other run"}\n')
+
+    with lock_state_folder(state):
+        codes = {stage: run(stage, busy, "unused") for stage in ("train", "gate", "register")}
+        stop_code = run("stop", busy, "unused")
+
+    assert codes == {"train": 2, "gate": 2, "register": 2}
+    refusals = capsys.readouterr().err.splitlines()
+    assert len(refusals) == 3
+    assert all(
+        line.startswith(f"error: {state} is in use by another run (pid {os.getpid()} ")
+        for line in refusals
+    )
+    assert stop_code == 0  # stopping the service never waits for the lock
+    assert (state / stages.CANDIDATE_FILE).read_text() == '{"run_id": "the other run"}\n'
+
+
+def test_a_candidate_file_that_is_not_json_is_named(test_config, capsys):
+    broken = test_config(DEFAULT_CONFIG, "level2-stage-tests-broken")
+    state = load_config(broken).tracking.state_dir
+    state.mkdir(parents=True)
+    (state / stages.CANDIDATE_FILE).write_text('{"run_id": ')
+
+    assert run("gate", broken, "unused") == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {state / stages.CANDIDATE_FILE} is not valid JSON (")
+    assert err.rstrip().endswith("run the train stage again")
+    assert len(err.splitlines()) == 1
 
 
 def test_a_bad_override_is_refused_before_any_stage_runs(config_path, capsys):
