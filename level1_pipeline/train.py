@@ -87,13 +87,13 @@ def run_holding_the_state_folder(
     except ValueError as error:  # data or settings a step cannot work with
         print(f"\nerror: {error}", file=sys.stderr)
         print(
-            "The pipeline failed; the MLflow run is marked FAILED, with no model.", file=sys.stderr
+            "The pipeline failed; its MLflow run is marked FAILED, with no model.", file=sys.stderr
         )
         return 1
     except Exception:
         traceback.print_exc()
         print(
-            "\nThe pipeline failed; the MLflow run is marked FAILED, with no model.",
+            "\nThe pipeline failed; its MLflow run is marked FAILED, with no model.",
             file=sys.stderr,
         )
         return 1
