@@ -135,7 +135,7 @@ def test_data_that_cannot_be_split_ends_in_one_line(
     assert "Traceback" not in err
     assert err.splitlines()[-2].startswith("error: the time split at timestamp ")
     assert err.splitlines()[-1] == (
-        "The pipeline failed; the MLflow run is marked FAILED, with no model."
+        "The pipeline failed; its MLflow run is marked FAILED, with no model."
     )
 
 
