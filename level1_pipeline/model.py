@@ -86,14 +86,13 @@ class Recommender(BaseEstimator, ABC):
             item_cols[block_at] = cols
             scores[block_at] = np.take_along_axis(block, cols, axis=1)
 
-        frame = pd.DataFrame(
-            {
-                "user_id": np.repeat(users, k),
-                "item_id": self.item_ids_[item_cols.ravel()],
-                "rank": np.tile(np.arange(1, k + 1), len(users)),
-                "score": scores.ravel(),
-            }
+        columns = (  # in the order of RECOMMENDATION_COLUMNS
+            np.repeat(users, k),
+            self.item_ids_[item_cols.ravel()],
+            np.tile(np.arange(1, k + 1), len(users)),
+            scores.ravel(),
         )
+        frame = pd.DataFrame(dict(zip(RECOMMENDATION_COLUMNS, columns, strict=True)))
         # A user who has seen nearly everything gets fewer than k items, never a seen one.
         return frame[np.isfinite(frame["score"].to_numpy())].reset_index(drop=True)
 

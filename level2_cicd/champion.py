@@ -39,7 +39,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .integrity import DIGEST_TAG, ModelIntegrityError, load_verified
-from .model import Recommender
+from .model import RECOMMENDATION_COLUMNS, Recommender
 from .registry import CHAMPION
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ def check_answers(recommender: Any) -> None:
     users = recommender.user_ids_
     probe = np.array([users[0], users[-1] + 1], dtype=np.int64)
     answer = recommender.recommend(probe, k=1)
-    if list(answer.columns) != ["user_id", "item_id", "rank", "score"] or answer.empty:
+    if list(answer.columns) != RECOMMENDATION_COLUMNS or answer.empty:
         raise ValueError(f"a test prediction returned {list(answer.columns)}, {len(answer)} rows")
 
 

@@ -24,25 +24,18 @@ import pandas as pd
 
 from .config import GateConfig
 from .evaluation import Split, evaluate_models, relevant_items
-from .model import PopularityRecommender, Recommender
+from .model import RECOMMENDATION_COLUMNS, PopularityRecommender, Recommender
+from .validation import Check
 
 #: Users the behavioural checks ask for: enough to catch a systematic fault, cheap to run.
 BEHAVIOUR_SAMPLE = 200
-RECOMMENDATION_COLUMNS = ["user_id", "item_id", "rank", "score"]
-
-
-@dataclass(frozen=True)
-class GateCheck:
-    name: str
-    passed: bool
-    detail: str
 
 
 @dataclass(frozen=True)
 class GateReport:
     """The gate's verdict and everything it is based on."""
 
-    checks: list[GateCheck]
+    checks: list[Check]
     metrics: dict[str, dict[str, float]]
     champion_version: str | None = None
     #: The SHA-256 of the judged model's files, as recorded with its run.
@@ -124,10 +117,10 @@ def run_gate(
     )
 
 
-def quality_floor(metrics: dict[str, dict[str, float]], k: int, min_lift: float) -> GateCheck:
+def quality_floor(metrics: dict[str, dict[str, float]], k: int, min_lift: float) -> Check:
     ndcg = f"ndcg_at_{k}"
     model, baseline = metrics["challenger"][ndcg], metrics["popularity"][ndcg]
-    return GateCheck(
+    return Check(
         "quality floor",
         model >= baseline * min_lift,
         f"NDCG@{k} {model:.4f} vs popularity {baseline:.4f} (needs x{min_lift:.2f}: "
@@ -141,21 +134,21 @@ def not_worse_than_champion(
     tolerance: float,
     champion_version: str | None,
     champion_problem: str | None = None,
-) -> GateCheck:
+) -> Check:
     """The challenger's NDCG@k against the champion's; fails if the champion cannot be evaluated."""
     ndcg = f"ndcg_at_{k}"
     if champion_problem:
-        return GateCheck(
+        return Check(
             "not worse than champion",
             False,
             f"champion v{champion_version} cannot be evaluated: {champion_problem}. Repair its "
             "files or point the alias at a version that loads, then run the gate again",
         )
     if "champion" not in metrics:
-        return GateCheck("not worse than champion", True, "no champion yet: first deployment")
+        return Check("not worse than champion", True, "no champion yet: first deployment")
     model, champion = metrics["challenger"][ndcg], metrics["champion"][ndcg]
     floor = champion * (1.0 - tolerance)
-    return GateCheck(
+    return Check(
         "not worse than champion",
         model >= floor,
         f"NDCG@{k} {model:.4f} vs champion v{champion_version} {champion:.4f} "
@@ -165,7 +158,7 @@ def not_worse_than_champion(
 
 def behaviour_checks(
     pyfunc_model: Any, recommender: Recommender, split: Split, k: int
-) -> list[GateCheck]:
+) -> list[Check]:
     users = np.sort(relevant_items(split)["user_id"].unique())[:BEHAVIOUR_SAMPLE]
     first = recommender.recommend(users, k=k)
     second = recommender.recommend(users, k=k)
@@ -176,23 +169,23 @@ def behaviour_checks(
     unknown_user = int(split.train["user_id"].max()) + 1
     unknown = recommender.recommend([unknown_user], k=k)
     return [
-        GateCheck(
+        Check(
             "deterministic",
             first.equals(second),
             f"{len(users)} users asked twice: "
             + ("same lists" if first.equals(second) else "lists differ"),
         ),
-        GateCheck(
+        Check(
             "no already-seen items",
             seen.empty,
             f"{len(seen)} recommended items were already in the users' history",
         ),
-        GateCheck(
+        Check(
             f"{k} items per user",
             bool((list_lengths == k).all()),
             f"{int(list_lengths.min())} to {int(list_lengths.max())} items for {len(users)} users",
         ),
-        GateCheck(
+        Check(
             "unknown user answered",
             len(unknown) == k,
             f"user {unknown_user} (never seen) got {len(unknown)} items",
@@ -201,7 +194,7 @@ def behaviour_checks(
     ]
 
 
-def signature_check(pyfunc_model: Any, users: np.ndarray, k: int) -> GateCheck:
+def signature_check(pyfunc_model: Any, users: np.ndarray, k: int) -> Check:
     """The logged model answers in the agreed shape, and refuses input outside its signature."""
     answer = pyfunc_model.predict(pd.DataFrame({"user_id": users}), params={"k": k})
     shape_ok = list(answer.columns) == RECOMMENDATION_COLUMNS and len(answer) == k * len(users)
@@ -210,7 +203,7 @@ def signature_check(pyfunc_model: Any, users: np.ndarray, k: int) -> GateCheck:
         refused = False
     except Exception:  # MLflow raises its own exception types for schema errors
         refused = True
-    return GateCheck(
+    return Check(
         "input signature respected",
         shape_ok and refused,
         f"columns {list(answer.columns)}, {len(answer)} rows for {len(users)} users; "

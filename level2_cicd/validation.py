@@ -19,7 +19,7 @@ from .config import Expectations
 
 @dataclass(frozen=True)
 class Check:
-    """One expectation: what was checked, what was found, and whether it held."""
+    """One check (an expectation of the data, a check of the gate): whether it held, and why."""
 
     name: str
     passed: bool
