@@ -19,8 +19,10 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,8 @@ import psutil
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: How long a process may take to stop after SIGTERM before it gets SIGKILL.
 STOP_SECONDS = 15.0
+#: How often to look again for the command line of a process that is still starting (10 ms each).
+EXEC_POLLS = 500
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,19 @@ class ProcessRecord:
 
     @classmethod
     def of(cls, pid: int) -> ProcessRecord:
-        """The record of a running process."""
+        """The record of a running process.
+
+        A process started a moment ago may still be inside ``exec``, where its command line reads
+        empty: the record waits for the real one (a little while at most).
+        """
         process = psutil.Process(pid)
-        return cls(pid, process.create_time(), tuple(process.cmdline()))
+        command = process.cmdline()
+        for _ in range(EXEC_POLLS):
+            if command:
+                break
+            time.sleep(0.01)
+            command = process.cmdline()
+        return cls(pid, process.create_time(), tuple(command))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ProcessRecord:
@@ -159,7 +173,7 @@ def stop_left_behind(path: Path, what: str) -> None:
         return
     process = server.running() if server is not None else None
     if process is not None:
-        print(f"Stopping the {what} (pid {process.pid}) that an interrupted run left behind.")
+        print(f"Stopping the {what} (pid {process.pid}) left behind by a run killed outright.")
         stop_tree(process)
     path.unlink(missing_ok=True)
 
@@ -177,11 +191,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         self.signal = signal.Signals(signum)
         super().__init__(f"interrupted by {self.signal.name}")
-
-    @property
-    def exit_code(self) -> int:
-        """The shell's convention for a process ended by a signal: 128 + its number."""
-        return 128 + self.signal.value
 
 
 def raise_interrupted(signum: int, _frame: FrameType | None) -> None:
@@ -204,6 +213,23 @@ def signals_interrupt() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def run_interruptibly(body: Callable[[], int], aftermath: str) -> int:
+    """Run ``body`` with :func:`signals_interrupt`; return its exit code.
+
+    An interruption ends it with one line on stderr, "Interrupted by <signal>: <aftermath>", and
+    the shell's exit code for a process ended by that signal (128 + its number).
+    """
+    with signals_interrupt():
+        try:
+            return body()
+        except BaseException as error:
+            stopped_by = interrupting_signal(error)
+            if stopped_by is None:
+                raise
+            print(f"\nInterrupted by {stopped_by.name}: {aftermath}", file=sys.stderr)
+            return 128 + stopped_by.value
 
 
 def interrupting_signal(error: BaseException) -> signal.Signals | None:

@@ -10,7 +10,8 @@
     python -m level2_cicd.stages stop       # stop the service deploy started
 
 Stages hand over through ``candidate.json`` in the level's state folder (the run, its model, the
-gate's verdict, the registered version), so CI can run each as its own step.
+gate's verdict, the registered version), so CI can run each as its own step. Ctrl-C, SIGTERM (a
+cancelled CI job) or SIGHUP stop a stage cleanly, with the exit code 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
+from .processes import run_interruptibly
 from .runtime import use_local_state
 
 CANDIDATE_FILE = "candidate.json"
@@ -51,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     use_local_state(config.tracking.state_dir)
     context = StageContext(args.config, overrides, config)
     names = list(STAGES) if args.stage == "all" else [args.stage]
+    return run_interruptibly(
+        lambda: run_stages(context, names),
+        "the stage stopped; a training run it had started is marked KILLED, with no model.",
+    )
+
+
+def run_stages(context: StageContext, names: list[str]) -> int:
+    """Run the named stages in order; stop at the first that fails."""
     for name in names:
         print(f"\n== {name} ==", flush=True)
         try:
