@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
@@ -103,7 +103,9 @@ def prefect_api(state_dir: Path, *options: str) -> Iterator[str]:
             yield url
     finally:
         os.environ.pop("PREFECT_API_URL", None)
-        stop_tree(psutil.Process(server.pid))
+        if server.poll() is None:
+            with suppress(psutil.NoSuchProcess):
+                stop_tree(psutil.Process(server.pid))
         server.wait()
         record.unlink(missing_ok=True)
 

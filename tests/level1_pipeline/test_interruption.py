@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -88,3 +89,23 @@ def test_a_run_killed_outright_is_closed_and_its_server_stopped_by_the_next_run(
     killed, finished = runs_of(experiment)
     assert (killed.info.status, finished.info.status) == ("KILLED", "FINISHED")
     assert f"pid {run.pid}" in killed.data.tags["failure"]
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_schedule_starts_its_server_stops_the_server(
+    config_file, tmp_path, process_trace
+):
+    state = tmp_path / "state"
+    args = ("--schedule", "--config", str(config_file), "--set", f"tracking.state_dir={state}")
+    serving = process_trace.start("-m", f"{PACKAGE}.train", *args)
+    deadline = time.monotonic() + PROCESS_SECONDS
+    while "Starting a Prefect server" not in process_trace.log():
+        assert serving.poll() is None, process_trace.log()
+        assert time.monotonic() < deadline, process_trace.log()
+        time.sleep(0.2)
+
+    serving.send_signal(signal.SIGTERM)  # `kill`, or a service manager stopping it
+    code = serving.wait(timeout=PROCESS_SECONDS)
+
+    assert code == 128 + signal.SIGTERM, process_trace.log()
+    assert process_trace.running() == []
