@@ -6,7 +6,9 @@ Run it from the repository root::
     python -m level1_pipeline.train --data path/to/ml-100k --set model.l2=500
 
 Each run is a Prefect flow run and an MLflow run: parameters, data, metrics, the model and the
-code version are recorded, so any run can be found, compared and rebuilt later.
+code version are recorded, so any run can be found, compared and rebuilt later. Ctrl-C, SIGTERM
+or SIGHUP stop it cleanly: the MLflow run is closed as KILLED, the local Prefect server is
+stopped, and the exit code is 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import time
 import traceback
 
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
-from .runtime import use_local_state
+from .processes import run_interruptibly
+from .runtime import prefect_api, use_local_state
 from .state_lock import StateFolderError, lock_state_folder
 
 
@@ -60,6 +63,14 @@ def run_holding_the_state_folder(
 ) -> int:
     """One run, or the schedule, while no other run can write to the same state folder."""
     use_local_state(config.tracking.state_dir)
+    return run_interruptibly(
+        lambda: run(args, overrides, config),
+        "the pipeline stopped; its MLflow run, if it had started, is marked KILLED, with no model.",
+    )
+
+
+def run(args: argparse.Namespace, overrides: dict[str, str], config: Config) -> int:
+    """One run of the flow, or the schedule; the exit code."""
     if args.schedule:
         from .schedule import serve_on_schedule
 
@@ -77,7 +88,9 @@ def run_holding_the_state_folder(
     for logger in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(logger).setLevel(logging.CRITICAL)
     try:
-        result = training_flow(str(args.config), overrides)
+        # The API only: a single run needs no scheduler or other background services.
+        with prefect_api(config.tracking.state_dir, "--no-services", "--no-ui"):
+            result = training_flow(str(args.config), overrides)
     except (DataValidationError, DataError) as error:
         print(f"\nThe data was refused; nothing was trained.\n{error}", file=sys.stderr)
         return 1

@@ -2,15 +2,14 @@
 
 The service loads ``models:/<name>@champion`` and follows the alias by itself, so deploying a
 new champion means: start the service if it is not running, then wait until it reports the
-champion's version. The process id is kept in the state folder, so ``stop`` ends exactly the
-process ``deploy`` started.
+champion's version. ``serve.pid`` in the state folder records the process deploy started (its
+pid, start time and command line), so ``stop`` ends exactly that process, and never one that
+merely got its pid after a reboot or a crash.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from . import PACKAGE
 from .config import Config
+from .processes import ProcessRecord, stop_tree
 from .registry import CHAMPION, version_with_alias
 
 PID_FILE, LOG_FILE = "serve.pid", "serve.log"
@@ -44,7 +45,7 @@ def deploy_champion(config_path: Path, overrides: dict[str, str], config: Config
         print("Nothing to deploy: the registry has no champion yet (run the promote stage).")
         return 1
     url = service_url(config)
-    started = start_service(config_path, overrides, config) if running_pid(config) is None else None
+    started = None if running_service(config) else start_service(config_path, overrides, config)
     deadline = time.monotonic() + STARTUP_SECONDS + 3 * config.serving.refresh_seconds
     served = None
     earlier_failure = failed_load(service_health(url), champion.version)
@@ -86,7 +87,7 @@ def start_service(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    (state / PID_FILE).write_text(f"{process.pid}\n")
+    ProcessRecord.of(process.pid).save(state / PID_FILE)
     print(f"Started the service (pid {process.pid}, log {state / LOG_FILE}).", flush=True)
     return process
 
@@ -112,18 +113,34 @@ def failed_load(health: dict[str, Any] | None, version: str) -> str | None:
     return health.get("load_failed_at")
 
 
-def running_pid(config: Config) -> int | None:
-    """The pid of the service deploy started, if that process is still alive."""
+def running_service(config: Config) -> psutil.Process | None:
+    """The service deploy started, if it still runs; a record that fits no more is removed.
+
+    The recorded start time and command line must match as well as the pid: after a reboot, or
+    once the service has ended, the same pid may belong to any process on the machine.
+    """
     pid_file = config.tracking.state_dir / PID_FILE
     if not pid_file.exists():
         return None
-    pid = int(pid_file.read_text())
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    record = ProcessRecord.read(pid_file)
+    process = record.running() if record else None
+    if process is None:
+        print(f"{stale_record_reason(pid_file, record)}; removed the stale {pid_file}.")
         pid_file.unlink(missing_ok=True)
-        return None
-    return pid
+    return process
+
+
+def stale_record_reason(pid_file: Path, record: ProcessRecord | None) -> str:
+    if record is None:
+        return f"{pid_file} is not a record of the service"
+    holder = record.now_held_by()
+    if holder is None:
+        return f"The service deploy started (pid {record.pid}) is no longer running"
+    proof = "" if record.started else f" ({pid_file.name} holds a bare pid, which proves nothing)"
+    return (
+        f"pid {record.pid} is not the service deploy started{proof}: it runs `{holder[:200]}`, "
+        "and was not signalled"
+    )
 
 
 def smoke_test(config: Config, user_id: int = 0, k: int = 10) -> int:
@@ -144,17 +161,18 @@ def smoke_test(config: Config, user_id: int = 0, k: int = 10) -> int:
 
 
 def stop_service(config: Config) -> int:
-    pid = running_pid(config)
-    if pid is None:
+    """Stop the service deploy started, and any process it started; nothing else."""
+    process = running_service(config)
+    if process is None:
         print("The service is not running.")
         return 0
-    os.killpg(pid, signal.SIGTERM)
-    for _ in range(100):
-        if running_pid(config) is None:
-            break
-        time.sleep(0.1)
+    survivors = stop_tree(process)
+    if survivors:
+        pids = ", ".join(str(survivor.pid) for survivor in survivors)
+        print(f"The service (pid {process.pid}) did not stop: pids {pids} survive SIGKILL.")
+        return 1
     (config.tracking.state_dir / PID_FILE).unlink(missing_ok=True)
-    print(f"Stopped the service (pid {pid}).")
+    print(f"Stopped the service (pid {process.pid}).")
     return 0
 
 

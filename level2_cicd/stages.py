@@ -13,7 +13,8 @@ Stages hand over through ``candidate.json`` in the level's state folder (the run
 gate's verdict, the registered version), so CI can run each as its own step. Each command holds
 the state folder's lock while it runs (``stop`` excepted: it must be able to stop the service
 whatever else runs), so a second one at the same time is refused instead of overwriting the
-first one's candidate.
+first one's candidate. Ctrl-C, SIGTERM (a cancelled CI job) or SIGHUP stop a stage cleanly, with
+the exit code 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
+from .processes import run_interruptibly
 from .runtime import use_local_state
 from .state_lock import StateFolderError, lock_state_folder
 
@@ -58,14 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StateFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    use_local_state(config.tracking.state_dir)
+    context = StageContext(args.config, overrides, config)
+    names = list(STAGES) if args.stage == "all" else [args.stage]
     with lock:
-        return run_stages(args.stage, StageContext(args.config, overrides, config))
+        return run_interruptibly(
+            lambda: run_stages(context, names),
+            "the stage stopped; a training run it had started is marked KILLED, with no model.",
+        )
 
 
-def run_stages(stage: str, context: StageContext) -> int:
-    """Run one stage, or all in order, stopping at the first that fails."""
-    use_local_state(context.config.tracking.state_dir)
-    names = list(STAGES) if stage == "all" else [stage]
+def run_stages(context: StageContext, names: list[str]) -> int:
+    """Run the named stages in order; stop at the first that fails."""
     for name in names:
         print(f"\n== {name} ==", flush=True)
         try:

@@ -2,7 +2,9 @@
 
 A run is created when the flow starts (parameters, code version), so even a run that fails is on
 record with its reason. Results are logged at the end, the model last: a run that fails while
-logging never has a model that looks usable.
+logging never has a model that looks usable. A run stopped by a signal is closed as KILLED; one
+whose process died without a word (SIGKILL, a power cut) is closed by the next run of the level
+on the same host, which finds its recorded process gone.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import tempfile
 import warnings
@@ -33,6 +36,7 @@ from .evaluation import Split
 from .integrity import record_digest
 from .mlflow_model import RECOMMENDER_ARTIFACT
 from .model import Recommender
+from .processes import ProcessRecord, interrupting_signal
 from .runtime import artifact_location
 from .validation import ValidationReport
 
@@ -103,7 +107,13 @@ def start_run(config: Config, flow_run_id: str | None) -> str:
             artifact_location=artifact_location(config.tracking.state_dir),
         )
     )
-    tags = {**code_version(), "level": LEVEL.name, "data.path": str(config.data.path)}
+    close_abandoned_runs(client, experiment_id)
+    tags = {
+        **code_version(),
+        **process_tags(),
+        "level": LEVEL.name,
+        "data.path": str(config.data.path),
+    }
     if flow_run_id:
         tags["prefect.flow_run_id"] = flow_run_id
     run = client.create_run(experiment_id, tags=tags)
@@ -176,14 +186,63 @@ def log_model(model: Recommender, split: Split, k: int) -> str:
 
 
 def log_failure(run_id: str, error: BaseException) -> None:
-    """Mark the run failed and keep the reason (and the validation report, if that failed)."""
+    """Close the run with the reason: KILLED when a signal stopped it, FAILED otherwise.
+
+    The validation report is kept too, when validation refused the data.
+    """
     client = MlflowClient()
-    client.set_tag(run_id, "failure", f"{type(error).__name__}: {error}"[:5000])
+    stopped_by = interrupting_signal(error)
+    reason = f"{type(error).__name__}: {error}"
+    if stopped_by is not None:
+        reason = f"interrupted by {stopped_by.name}"
+    client.set_tag(run_id, "failure", reason[:5000])
     report = getattr(error, "report", None)
     if isinstance(report, ValidationReport):
         client.log_dict(run_id, report.to_dict(), "validation.json")
-    client.log_text(run_id, f"{type(error).__name__}: {error}\n", "failure.txt")
-    client.set_terminated(run_id, status="FAILED")
+    client.log_text(run_id, f"{reason}\n", "failure.txt")
+    client.set_terminated(run_id, status="KILLED" if stopped_by else "FAILED")
+
+
+def process_tags() -> dict[str, str]:
+    """Which process on which host runs the pipeline, so a later run can tell if it died."""
+    record = ProcessRecord.of(os.getpid())
+    return {
+        "process.host": socket.gethostname(),
+        "process.pid": str(record.pid),
+        "process.started": repr(record.started),
+        "process.command": json.dumps(record.command),
+    }
+
+
+def recorded_process(tags: dict[str, str]) -> ProcessRecord | None:
+    """The process a run's tags name; None for a run whose tags do not say."""
+    try:
+        return ProcessRecord(
+            int(tags["process.pid"]),
+            float(tags["process.started"]),
+            tuple(json.loads(tags["process.command"])),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def close_abandoned_runs(client: MlflowClient, experiment_id: str) -> None:
+    """Mark KILLED the RUNNING runs of this host whose process is gone (SIGKILL, power loss).
+
+    Runs of other hosts are left alone: their processes cannot be checked from here.
+    """
+    host = socket.gethostname().replace("'", "")
+    running = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`process.host` = '{host}'",
+    )
+    for run in running:
+        record = recorded_process(run.data.tags)
+        if record is not None and record.running() is None:
+            reason = f"its process (pid {record.pid} on {host}) ended without closing the run"
+            client.set_tag(run.info.run_id, "failure", reason)
+            client.set_terminated(run.info.run_id, status="KILLED")
+            print(f"Marked run {run.info.run_id} KILLED: {reason}.", flush=True)
 
 
 def code_version() -> dict[str, str]:

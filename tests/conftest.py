@@ -12,10 +12,15 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from data import World, WorldConfig, write_dataset
@@ -98,3 +103,96 @@ def with_values(toml: str, values: dict[str, object]) -> str:
         key = line.partition("=")[0].strip()
         lines.append(f"{key} = '{values[key]}'" if key in values else line)
     return "\n".join(lines) + "\n"
+
+
+# ---- processes a test starts, and everything they start in turn ----------------------------------
+
+#: Every process a fault test starts carries this variable, and so does everything it starts.
+TRACE_VARIABLE = "MLOPS_TEST_TRACE"
+#: Longest wait for a level's command to reach the middle of its run (Prefect and MLflow start
+#: up first: 15-45 s on 2 busy cores) or to stop after a signal. A limit, not an expectation.
+PROCESS_SECONDS = 300
+
+#: Runs a level's command (``python -m <module> <args>``) with its dataset read hanging, as on a
+#: stalled network share: the run is then surely in the middle, its MLflow run open, when the
+#: file named first appears. The patch is made before the level imports ``data``'s reader.
+HANGING_DATA_READ = """
+import runpy, sys, time
+from pathlib import Path
+import data, data.loading
+reached, module, *argv = sys.argv[1:]
+def hanging_read(path):
+    Path(reached).touch()
+    time.sleep(600)
+data.read_dataset = data.loading.read_dataset = hanging_read
+sys.argv = [module, *argv]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+class ProcessTrace:
+    """Finds every process started under one trace, wherever it ended up in the process tree.
+
+    The mark is an environment variable, which every child inherits (Prefect's servers and the
+    serving API included), so a process is found even after its parent died, in another session.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.variable, self.value = TRACE_VARIABLE, uuid.uuid4().hex
+        self.folder = folder
+
+    def environment(self) -> dict[str, str]:
+        """This session's environment (its MLflow store) and the mark.
+
+        Without a Prefect server URL, so that a level's command starts and stops its own.
+        """
+        environment = dict(os.environ, **{TRACE_VARIABLE: self.value})
+        environment.pop("PREFECT_API_URL", None)
+        return environment
+
+    def running(self) -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter():
+            try:
+                traced = process.environ().get(TRACE_VARIABLE) == self.value
+                if traced and process.status() != psutil.STATUS_ZOMBIE:
+                    found.append(process)
+            except psutil.Error:
+                continue
+        return found
+
+    def start(self, *command: str, name: str = "run") -> subprocess.Popen[str]:
+        """Start a command from the repository root; its output goes to ``<name>.log``."""
+        with (self.folder / f"{name}.log").open("w") as log:
+            return subprocess.Popen(
+                [sys.executable, *command],
+                cwd=ROOT,
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+
+    def start_mid_run(self, module: str, *args: str, name: str = "run") -> subprocess.Popen[str]:
+        """Start ``python -m module args`` and return once it hangs reading its data."""
+        reached = self.folder / f"{name}.reading-data"
+        process = self.start("-c", HANGING_DATA_READ, str(reached), module, *args, name=name)
+        deadline = time.monotonic() + PROCESS_SECONDS
+        while not reached.exists():
+            assert process.poll() is None, f"{module} ended first:\n{self.log(name)}"
+            assert time.monotonic() < deadline, f"{module} never read its data:\n{self.log(name)}"
+            time.sleep(0.2)
+        return process
+
+    def log(self, name: str = "run") -> str:
+        return (self.folder / f"{name}.log").read_text()
+
+
+@pytest.fixture
+def process_trace(tmp_path: Path) -> Iterator[ProcessTrace]:
+    """A trace for the processes of one test; whatever still runs at the end is killed."""
+    trace = ProcessTrace(tmp_path)
+    yield trace
+    for process in trace.running():
+        process.kill()
