@@ -19,11 +19,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psutil
 import pytest
 
 from data import World, WorldConfig, write_dataset
+
+if TYPE_CHECKING:
+    import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +54,16 @@ def _remove_state() -> Iterator[None]:
     """Delete the tracking and orchestration state once the session is over."""
     yield
     shutil.rmtree(STATE, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the Prefect server runs a flow end to end: it is ``slow``, whoever says.
+
+    ``-m "not slow"`` then never pays the server's 15-30 s start-up.
+    """
+    for item in items:
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -151,6 +164,8 @@ class ProcessTrace:
         return environment
 
     def running(self) -> list[psutil.Process]:
+        import psutil  # levels 1 and up have it; a project made from level 0 needs no traces
+
         found = []
         for process in psutil.process_iter():
             try:

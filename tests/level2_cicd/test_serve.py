@@ -636,6 +636,7 @@ def startup_failures(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ("unreachable", "cannot reach the MLflow registry at http://127.0.0.1:"),
     ],
 )
+@pytest.mark.slow
 def test_service_that_cannot_load_a_champion_says_why_and_exits(
     startup_failures: dict, case: str, expected: str
 ) -> None:
@@ -712,6 +713,7 @@ def wait_until(
     pytest.fail(f"not within {seconds} s; service log:\n{log.read_text()[-3000:]}")
 
 
+@pytest.mark.slow
 def test_running_service_swaps_champion_without_failing_requests(
     registry: Registry, known_user: int, tmp_path: Path
 ) -> None:

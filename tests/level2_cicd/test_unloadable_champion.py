@@ -13,6 +13,7 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
@@ -150,6 +151,7 @@ class Polls:
         return time.monotonic()
 
 
+@pytest.mark.slow
 def test_deploy_fails_at_once_with_the_reason_and_succeeds_once_repaired(
     config_path, candidates, tmp_path, monkeypatch, capsys
 ):
