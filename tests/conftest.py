@@ -151,6 +151,7 @@ class ProcessTrace:
         return environment
 
     def running(self) -> list[psutil.Process]:
+        """The traced processes still alive; zombies count as ended."""
         found = []
         for process in psutil.process_iter():
             try:
@@ -186,6 +187,7 @@ class ProcessTrace:
         return process
 
     def log(self, name: str = "run") -> str:
+        """What the command started as ``name`` has written so far."""
         return (self.folder / f"{name}.log").read_text()
 
 
