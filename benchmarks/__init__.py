@@ -1,0 +1,1 @@
+"""Benchmarks: the project measures speed here, never in its tests."""

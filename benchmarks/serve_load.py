@@ -35,6 +35,7 @@ HOSTILE_QUERY = "user_id=1&" + "&".join(f"{index}=" for index in range(10_000))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: the request rates to try, how long each lasts, which users to ask for."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=int, nargs="+", default=[50, 100, 200], help="requests/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate")
@@ -146,6 +147,7 @@ def swap_twice(model_name: str, seconds: float) -> threading.Thread:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run every phase against the running service, print a table, write the results file."""
     args = parse_args(argv)
     config = load_config(DEFAULT_CONFIG)
     use_local_state(config.tracking.state_dir)

@@ -34,6 +34,7 @@ def parse_size(text: str) -> str | int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: one ``generate`` command with the world's settings and where to write."""
     parser = argparse.ArgumentParser(prog="python -m data", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser(
@@ -66,6 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Simulate the history, write it, and say what was written; a bad setting exits with 2."""
     args = parse_args(argv)
     try:
         config = WorldConfig(

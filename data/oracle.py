@@ -39,8 +39,11 @@ class OracleRecommender:
         self._seen_start, self._seen_columns = self._index_seen(seen)
 
     def _index_seen(self, seen: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Seen pairs as a sparse row index: user ``u``'s seen item columns are
-        ``columns[start[u]:start[u + 1]]`` (pairs with unknown ids are ignored)."""
+        """Seen pairs as a sparse row index, so that masking them costs no dense matrix.
+
+        User ``u``'s seen item columns are ``columns[start[u]:start[u + 1]]``; pairs with unknown
+        ids are ignored.
+        """
         users, known_users = id_positions(seen["user_id"], self._n_users)
         item_ids = pd.to_numeric(seen["item_id"], errors="coerce").to_numpy(float, na_value=-1)
         columns = np.searchsorted(self._items, item_ids)

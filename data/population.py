@@ -178,8 +178,10 @@ class Items(_Columns):
 def arrival_days(
     rng: np.random.Generator, n: int, earlier_share: float, earliest: int, last: int
 ) -> np.ndarray:
-    """Days on which ``n`` entities appear: ``earlier_share`` of them in [earliest, 0], the rest
-    spread evenly over [1, last], so the world keeps growing during and after the history."""
+    """Days on which ``n`` entities appear, so the world keeps growing during and after the history.
+
+    ``earlier_share`` of them appear in [earliest, 0], the rest spread evenly over [1, last].
+    """
     earlier = rng.random(n) < earlier_share
     return np.where(earlier, rng.integers(earliest, 1, n), rng.integers(1, last + 1, n))
 

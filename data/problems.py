@@ -20,13 +20,17 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        """The problem as one line of an error message, led by where to look."""
         if self.column is None:
             return f"{self.file}: {self.message}"
         return f"{self.file}, column {self.column!r}: {self.message}"
 
 
 class DataError(ValueError):
-    """A dataset that cannot be read or does not meet the file contract; lists every problem."""
+    """A dataset that cannot be read or does not meet the file contract; lists every problem.
+
+    ``where`` is the dataset folder, named in the message's first line when given.
+    """
 
     def __init__(self, problems: Sequence[Problem], where: str | Path | None = None) -> None:
         self.problems = list(problems)

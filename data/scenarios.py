@@ -120,9 +120,9 @@ def new_catalog_items(seed: int, n_items: int, switch_day: int) -> Items:
 
 
 def shifted_categories(tastes: CategoryTastes) -> np.ndarray:
-    """The taste shift: from the switch day a user likes category ``c`` as much as they liked
-    category ``shift[c]`` before.
+    """The taste shift: categories by what they stand for from the switch day on.
 
+    From the switch day a user likes category ``c`` as much as they liked ``shift[c]`` before.
     The home market's ranking of categories is reversed (its favourite swaps with its least
     liked, the second with the second least, ...), so every category moves and the change is
     large whatever the seed; each user's own deviations move along with their category.

@@ -134,6 +134,7 @@ class WorldConfig:
     history_days: int = 90
 
     def __post_init__(self) -> None:
+        """Refuse bad settings, all of them in one error, and keep integers as plain ``int``."""
         problems = []
         if not _is_int(self.seed) or self.seed < 0:
             problems.append(f"seed must be a non-negative integer, got {self.seed!r}")
@@ -156,6 +157,7 @@ class WorldConfig:
 
     @property
     def effective_switch_day(self) -> int:
+        """The first day the scenario acts on: ``switch_day``, or else the day after the history."""
         return self.history_days if self.switch_day is None else self.switch_day
 
 
@@ -403,8 +405,10 @@ class World:
     def _response_seconds(
         self, day: int, users: np.ndarray, ranks: np.ndarray, uniform: np.ndarray
     ) -> np.ndarray:
-        """Second of the day of a reaction: after the user's visit that day (or any time if they
-        did not visit), later for items further down the list."""
+        """Second of the day of a reaction, later for items further down the list.
+
+        The reaction comes after the user's visit that day, or at any time if they did not visit.
+        """
         visits = self._visits(day)
         visit_second = np.full(len(self._users), -1, dtype=np.int64)
         visit_second[visits.user] = visits.second

@@ -21,6 +21,7 @@ ID_RANGE = range(-(2**63), 2**63)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: the model file, the user, and how many items to list."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="the joblib file train.py wrote")
     parser.add_argument("--user", type=user_id, required=True, help="user id to recommend for")
@@ -37,6 +38,10 @@ def user_id(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Load the handed-over file and print the user's top items.
+
+    A missing file, or one that train.py did not write, exits with 2 and one line on stderr.
+    """
     args = parse_args(argv)
     if not args.model.is_file():
         print(

@@ -113,6 +113,10 @@ def output_folder(text: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The whole manual process, top to bottom: load, split, train, evaluate, print, save.
+
+    Unusable data exits with 2, files that cannot be written with 1; nothing is half-written.
+    """
     args = parse_args(argv)
     try:
         dataset = step("Load data", lambda: load_dataset(args.data))

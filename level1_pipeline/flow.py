@@ -83,7 +83,7 @@ def step(
 def _retry_only(
     transient: tuple[type[BaseException], ...],
 ) -> Callable[[Task[..., Any], TaskRun, State[Any]], bool]:
-    def is_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    def is_transient(_task: Task[..., Any], _task_run: TaskRun, state: State[Any]) -> bool:
         return isinstance(state.result(raise_on_failure=False), transient)
 
     return is_transient

@@ -111,6 +111,7 @@ def prefect_api(state_dir: Path, *options: str) -> Iterator[str]:
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+    """Return once the server answers; raise if it exits or is still silent at the time limit."""
     deadline = time.monotonic() + SERVER_STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -125,6 +126,7 @@ def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
 
 
 def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now, for the level's own Prefect server."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -26,6 +26,7 @@ from .state_lock import StateFolderError, lock_state_folder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: the configuration, shortcuts for its common keys, and ``--schedule``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
     parser.add_argument("--data", help="dataset folder (overrides data.path)")
@@ -38,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, str]:
+    """The configuration overrides asked for; ``--set`` wins over a shortcut for the same key."""
     shortcuts = {"data.path": args.data, "evaluation.k": args.k, "model.l2": args.l2}
     return {
         **{key: value for key, value in shortcuts.items() if value is not None},
@@ -46,6 +48,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Read the configuration and take the state folder, then run; if either fails, exit with 2."""
     args = parse_args(argv)
     try:
         overrides = overrides_from(args)

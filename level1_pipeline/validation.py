@@ -35,9 +35,11 @@ class ValidationReport:
 
     @property
     def passed(self) -> bool:
+        """Whether the dataset may be trained on: nothing was found wrong with it."""
         return not self.problems
 
     def to_dict(self) -> dict[str, object]:
+        """The report as JSON data, logged with the run as ``validation.json``."""
         return {
             "passed": self.passed,
             "problems": self.problems,
@@ -69,6 +71,7 @@ def validate(dataset: Dataset, expectations: Expectations) -> ValidationReport:
 
 
 def expectation_checks(dataset: Dataset, expectations: Expectations) -> list[Check]:
+    """The level's expectations as checks: enough interactions, users, items; plausible prices."""
     interactions = dataset.interactions
     volume = {
         "user_id": (interactions["user_id"].nunique(), expectations.min_users, "users"),

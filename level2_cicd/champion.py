@@ -52,9 +52,11 @@ MAX_RETRY_SECONDS = 60.0
 class RegistryClient(Protocol):
     """The two registry calls the holder makes; an ``MlflowClient`` (or a test double)."""
 
-    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version ``alias`` names; an ``MlflowException`` when there is none."""
 
-    def get_run(self, run_id: str) -> Run: ...
+    def get_run(self, run_id: str) -> Run:
+        """The run that made a version: when it was trained, the digest of its model's files."""
 
 
 class ChampionUnavailableError(RuntimeError):
@@ -88,18 +90,22 @@ class Champion:
 
     @property
     def alias(self) -> str:
+        """The alias the service follows, as ``/model`` reports it."""
         return CHAMPION
 
     @property
     def model_uri(self) -> str:
+        """The URI of exactly this version, whatever the alias names later."""
         return f"models:/{self.name}/{self.version}"
 
     @property
     def n_users(self) -> int:
+        """How many users the model knows; any other user gets the popular items."""
         return len(self.recommender.user_ids_)
 
     @property
     def n_items(self) -> int:
+        """How many items the model can recommend."""
         return len(self.recommender.item_ids_)
 
     def knows(self, user_id: int) -> bool:
@@ -118,7 +124,11 @@ class Champion:
 
 
 class ChampionHolder:
-    """Holds the current champion and swaps in a new one when the registry's alias moves."""
+    """Holds the current champion and swaps in a new one when the registry's alias moves.
+
+    ``name`` is the registered model; ``client`` defaults to an ``MlflowClient``, and
+    ``registry_uri`` (by default MLflow's) only names the registry in messages.
+    """
 
     def __init__(
         self, name: str, client: RegistryClient | None = None, registry_uri: str | None = None

@@ -25,22 +25,32 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
+    """``[data]``: the dataset folder to train on, simulated or MovieLens."""
+
     path: Path
 
 
 class SplitConfig(Section):
+    """``[split]``: how much of the latest history is held out for evaluation."""
+
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
 
 
 class ModelConfig(Section):
+    """``[model]``: EASE's one hyper-parameter (the model has no seed to set)."""
+
     l2: float = Field(200.0, gt=0.0)
 
 
 class EvaluationConfig(Section):
+    """``[evaluation]``: the length of the ranked lists the metrics judge."""
+
     k: int = Field(10, ge=1, le=100)
 
 
 class Expectations(Section):
+    """``[expectations]``: what data is worth training on, beyond the file contract."""
+
     min_interactions: int = Field(1000, ge=1)
     min_users: int = Field(50, ge=1)
     min_items: int = Field(20, ge=1)
@@ -48,24 +58,34 @@ class Expectations(Section):
 
 
 class TrackingConfig(Section):
+    """``[tracking]``: the MLflow experiment, and where local state goes."""
+
     experiment: str = Field(PACKAGE, min_length=1)
     state_dir: Path = Path("state") / PACKAGE
 
 
 class ScheduleConfig(Section):
+    """``[schedule]``: how often ``train --schedule`` runs the flow."""
+
     interval_minutes: int = Field(1440, ge=1)
 
 
 class RegistryConfig(Section):
+    """``[registry]``: the registered model every trained model becomes a version of."""
+
     model_name: str = Field("recommender", min_length=1)
 
 
 class GateConfig(Section):
+    """``[gate]``: how far a challenger must beat popularity and may trail the champion."""
+
     min_lift_over_popularity: float = Field(1.1, ge=1.0)
     champion_tolerance: float = Field(0.02, ge=0.0, lt=1.0)
 
 
 class ServingConfig(Section):
+    """``[serving]``: where the API listens, how often it looks for a new champion."""
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     refresh_seconds: float = Field(5.0, gt=0.0)
@@ -73,6 +93,8 @@ class ServingConfig(Section):
 
 
 class Config(Section):
+    """The whole file, a section per table; every table but ``[data]`` has defaults."""
+
     data: DataConfig
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()

@@ -29,6 +29,7 @@ STARTUP_SECONDS = 120
 
 
 def service_url(config: Config) -> str:
+    """Where the configured service answers."""
     return f"http://{config.serving.host}:{config.serving.port}"
 
 
@@ -75,6 +76,7 @@ def deploy_champion(config_path: Path, overrides: dict[str, str], config: Config
 def start_service(
     config_path: Path, overrides: dict[str, str], config: Config
 ) -> subprocess.Popen[bytes]:
+    """Start the service in its own session, logging to a file; record it in ``serve.pid``."""
     state = config.tracking.state_dir
     state.mkdir(parents=True, exist_ok=True)
     with (state / LOG_FILE).open("ab") as log:
@@ -131,6 +133,7 @@ def running_service(config: Config) -> psutil.Process | None:
 
 
 def stale_record_reason(pid_file: Path, record: ProcessRecord | None) -> str:
+    """Why ``serve.pid`` no longer names the service, in a sentence for whoever runs deploy."""
     if record is None:
         return f"{pid_file} is not a record of the service"
     holder = record.now_held_by()
@@ -177,6 +180,7 @@ def stop_service(config: Config) -> int:
 
 
 def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log, to show why a process exited; empty if there is no log."""
     return (
         "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
     )

@@ -28,7 +28,8 @@ import pandas as pd
 class Recommends(Protocol):
     """Anything that ranks items for users: the trained models, the baseline, the oracle."""
 
-    def recommend(self, user_ids: np.ndarray, k: int = 10) -> pd.DataFrame: ...
+    def recommend(self, user_ids: np.ndarray, k: int = 10) -> pd.DataFrame:
+        """The top ``k`` items per user, as rows of user_id, item_id, rank and score."""
 
 
 @dataclass(frozen=True)

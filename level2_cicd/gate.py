@@ -44,16 +44,20 @@ class GateReport:
 
     @property
     def passed(self) -> bool:
+        """Whether the model may serve: every check held."""
         return all(check.passed for check in self.checks)
 
     @property
     def verdict(self) -> str:
+        """``passed`` or ``failed``: the word the reports lead with and the run is tagged with."""
         return "passed" if self.passed else "failed"
 
     def failures(self) -> list[str]:
+        """The checks that failed, one line each: why the model was refused."""
         return [f"{check.name}: {check.detail}" for check in self.checks if not check.passed]
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON, logged with the challenger's run and kept in the state folder."""
         return {
             "verdict": self.verdict,
             "model_sha256": self.model_sha256,
@@ -63,6 +67,7 @@ class GateReport:
         }
 
     def to_markdown(self) -> str:
+        """The report for a person: the checks, then the models' metrics side by side."""
         lines = [f"# Validation gate: {self.verdict.upper()}", ""]
         if self.model_sha256:
             lines += [f"Model files, SHA-256: `{self.model_sha256}`", ""]
@@ -118,6 +123,7 @@ def run_gate(
 
 
 def quality_floor(metrics: dict[str, dict[str, float]], k: int, min_lift: float) -> Check:
+    """The challenger's NDCG@k against popularity's: worth serving only if clearly better."""
     ndcg = f"ndcg_at_{k}"
     model, baseline = metrics["challenger"][ndcg], metrics["popularity"][ndcg]
     return Check(
@@ -159,6 +165,7 @@ def not_worse_than_champion(
 def behaviour_checks(
     pyfunc_model: Any, recommender: Recommender, split: Split, k: int
 ) -> list[Check]:
+    """What any recommender in production must do, asked of a sample of the evaluated users."""
     users = np.sort(relevant_items(split)["user_id"].unique())[:BEHAVIOUR_SAMPLE]
     first = recommender.recommend(users, k=k)
     second = recommender.recommend(users, k=k)

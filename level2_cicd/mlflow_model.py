@@ -20,14 +20,18 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
     """Wraps a fitted ``Recommender`` from ``model.py``, stored as a joblib artifact."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        """Load the fitted recommender once, when MLflow loads the model."""
         self.recommender = joblib.load(context.artifacts[RECOMMENDER_ARTIFACT])
 
     def predict(
         self,
-        context: mlflow.pyfunc.PythonModelContext,
         model_input: pd.DataFrame,
         params: dict[str, int] | None = None,
     ) -> pd.DataFrame:
+        """The top ``params["k"]`` items (10 by default) for each ``user_id`` of ``model_input``.
+
+        No ``context`` parameter: MLflow passes it only to a ``predict`` that declares it.
+        """
         k = int((params or {}).get("k", 10))
         return self.recommender.recommend(model_input["user_id"].to_numpy(), k=k)
 

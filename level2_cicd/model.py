@@ -108,7 +108,7 @@ class Recommender(BaseEstimator, ABC):
 class PopularityRecommender(Recommender):
     """The baseline: the items most users interacted with, the same list for everyone."""
 
-    def _fit_scorer(self, seen: sp.csr_matrix) -> None:
+    def _fit_scorer(self, _seen: sp.csr_matrix) -> None:
         self.scores_ = self.popularity_.astype(np.float64)
 
     def _score_users(self, rows: np.ndarray) -> np.ndarray:

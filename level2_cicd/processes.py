@@ -69,6 +69,7 @@ class ProcessRecord:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ProcessRecord:
+        """The record :meth:`to_dict` wrote; without ``started`` it matches no process."""
         started = values.get("started")
         return cls(
             int(values["pid"]),
@@ -77,6 +78,7 @@ class ProcessRecord:
         )
 
     def to_dict(self) -> dict[str, object]:
+        """The record as JSON data, for a file that a later run reads back."""
         return {"pid": self.pid, "started": self.started, "command": list(self.command)}
 
     @classmethod
@@ -97,6 +99,7 @@ class ProcessRecord:
             return None
 
     def save(self, path: Path) -> None:
+        """Write the record to ``path``, for :meth:`read` in this run or a later one."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict()) + "\n")
 
@@ -194,6 +197,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 def raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    """The handler :func:`signals_interrupt` installs for each of ``STOP_SIGNALS``."""
     raise Interrupted(signum)
 
 

@@ -20,6 +20,7 @@ from .runtime import use_local_state
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: ``--list`` the runs, or ``--run`` one for a ``--user``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file")
     choice = parser.add_mutually_exclusive_group(required=True)
@@ -31,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """List the runs, or print a run's top items for a user; a bad command line exits with 2."""
     args = parse_args(argv)
     if args.run and args.user is None:
         print("error: --run needs --user", file=sys.stderr)

@@ -31,6 +31,7 @@ class ModelVersion:
 
     @property
     def uri(self) -> str:
+        """The URI of exactly this version, whatever the aliases name later."""
         return f"models:/{self.name}/{self.version}"
 
 

@@ -89,12 +89,16 @@ REGISTRY_CLIENT_DEFAULTS = {
 
 
 class Item(BaseModel):
+    """One recommended item; lists come best first."""
+
     item_id: int
     rank: int = Field(description="1 is the best")
     score: float = Field(description="the model's score; popularity for the fallback")
 
 
 class Recommendations(BaseModel):
+    """The answer of ``/recommend``: the user's items and the version that ranked them."""
+
     user_id: int
     k: int = Field(description="items asked for; fewer come back if the catalogue is smaller")
     model_version: str
@@ -135,6 +139,8 @@ class Health(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    """The answer of ``/model``: the version that answers, and where it came from."""
+
     name: str
     version: str
     alias: str
@@ -149,12 +155,16 @@ class ModelInfo(BaseModel):
 
 
 class Problem(BaseModel):
+    """One bad part of a request: the parameter, what is wrong, the value sent (clipped)."""
+
     parameter: str
     message: str
     input: str | None = None
 
 
 class ErrorBody(BaseModel):
+    """Every error's body: a stable code, one sentence, and each problem found."""
+
     error: str
     message: str
     problems: list[Problem] = []
@@ -382,6 +392,7 @@ class QueryLimits:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a query over the limits here; pass every other request on."""
         refusal = query_refusal(scope.get("query_string", b"")) if scope["type"] == "http" else None
         if refusal is None:
             await self.app(scope, receive, send)
@@ -400,6 +411,7 @@ class HeadAsGet:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run a HEAD request as a GET and drop the body; pass every other request on."""
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
@@ -423,6 +435,7 @@ class AccessLog:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, then log its line, whatever happened to it on the way."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -460,12 +473,14 @@ def request_line(scope: Scope) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: the configuration file and ``--set`` overrides, nothing else."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM or Ctrl-C, then exit 0; the module docstring lists the other codes."""
     args = parse_args(argv)
     try:
         config = load_config(args.config, parse_overrides(args.set))

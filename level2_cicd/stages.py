@@ -40,6 +40,7 @@ class StageError(RuntimeError):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: which stage, the configuration, ``--data`` to set ``data.path``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=[*STAGES, "all", "stop"])
     add_config_arguments(parser)
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the stage (or all of them) holding the state folder; if it cannot, exit with 2."""
     args = parse_args(argv)
     try:
         overrides = {**({"data.path": args.data} if args.data else {}), **parse_overrides(args.set)}
@@ -94,6 +96,7 @@ class StageContext:
         self.candidate_path = config.tracking.state_dir / CANDIDATE_FILE
 
     def candidate(self, *required: str) -> dict[str, Any]:
+        """The hand-over so far, with every key in ``required``, or a ``StageError`` saying why."""
         if not self.candidate_path.exists():
             raise StageError(f"no candidate at {self.candidate_path}: run the train stage first")
         try:
@@ -114,6 +117,7 @@ class StageContext:
         return candidate
 
     def save_candidate(self, candidate: dict[str, Any]) -> None:
+        """Replace the hand-over file in one step, so a stopped stage never leaves half of it."""
         from .tracking import save_atomically
 
         text = json.dumps(candidate, indent=2) + "\n"
@@ -173,6 +177,7 @@ def smoke(context: StageContext) -> int:
 
 
 def stop(context: StageContext) -> int:
+    """Stop the service deploy started; not one of ``all``'s stages, which leave it running."""
     from .deployment import stop_service
 
     return stop_service(context.config)

@@ -164,6 +164,7 @@ class ProcessTrace:
         return environment
 
     def running(self) -> list[psutil.Process]:
+        """The traced processes still alive; zombies count as ended."""
         import psutil  # levels 1 and up have it; a project made from level 0 needs no traces
 
         found = []
@@ -201,6 +202,7 @@ class ProcessTrace:
         return process
 
     def log(self, name: str = "run") -> str:
+        """What the command started as ``name`` has written so far."""
         return (self.folder / f"{name}.log").read_text()
 
 

@@ -41,11 +41,11 @@ def level0_metrics(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -
     return json.loads((out / "metrics.json").read_text())
 
 
+@pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("level", PIPELINE_LEVELS)
 def test_every_pipeline_reports_exactly_what_level_0_reports(
     level: str,
     level0_metrics: dict,
-    prefect_harness: None,
     test_config: Callable[[Path, str], Path],
 ):
     config = importlib.import_module(f"{level}.config")

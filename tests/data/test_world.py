@@ -52,7 +52,7 @@ def test_the_same_config_writes_the_same_bytes(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
-def test_another_seed_gives_another_world(world, history):
+def test_another_seed_gives_another_world(world):
     other = World(WorldConfig(seed=8, size="tiny"))
     assert not other.users.equals(world.users)
     assert not other.interactions(3).equals(world.interactions(3))

@@ -174,7 +174,7 @@ def test_a_failed_save_leaves_no_file_behind(
 ) -> None:
     out = tmp_path / "new" / "out"
 
-    def disk_full(self: Path, *args: object, **kwargs: object) -> int:
+    def disk_full(_self: Path, *_args: object, **_kwargs: object) -> int:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", disk_full)  # metrics.json is written after the model

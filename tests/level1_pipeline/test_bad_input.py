@@ -93,9 +93,8 @@ def test_unreadable_data_is_refused_in_one_line_and_not_retried(
     assert step_attempts(load_config(config_path).tracking.experiment, "load_data") == 1
 
 
-def test_an_io_error_reading_the_data_is_retried(
-    prefect_harness, config_path, tiny_world, monkeypatch, capsys
-):
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_io_error_reading_the_data_is_retried(config_path, monkeypatch):
     calls = []
     read = flow.read_dataset
 
@@ -124,9 +123,8 @@ def one_moment(world: Path, folder: Path) -> Path:
     return folder
 
 
-def test_data_that_cannot_be_split_ends_in_one_line(
-    prefect_harness, config_path, tiny_world, tmp_path, capsys
-):
+@pytest.mark.usefixtures("prefect_harness")
+def test_data_that_cannot_be_split_ends_in_one_line(config_path, tiny_world, tmp_path, capsys):
     folder = one_moment(tiny_world, tmp_path / "one-moment")
 
     assert train.main(["--config", str(config_path), "--data", str(folder)]) == 1
@@ -186,8 +184,9 @@ def make_writable(path: Path) -> None:
     path.chmod(stat.S_IRUSR | stat.S_IWUSR)
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_a_read_only_tracking_database_is_named_in_one_line(
-    prefect_harness, config_path, tmp_path, monkeypatch, capsys
+    config_path, tmp_path, monkeypatch, capsys
 ):
     database = tmp_path / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")

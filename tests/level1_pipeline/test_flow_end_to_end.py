@@ -44,6 +44,8 @@ METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10", "covera
 
 @dataclass(frozen=True)
 class FailedRun:
+    """A flow run the data validation refused, and the count of logged models around it."""
+
     error: DataValidationError
     run_id: str
     models_before: int
@@ -85,12 +87,22 @@ def prefect_states(flow_run_id: str) -> tuple[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(prefect_harness, config_file, tiny_world) -> TrainingResult:
+def tiny_run(
+    prefect_harness,  # noqa: ARG001 -- the flow reports to the Prefect test server
+    config_file,
+    tiny_world,
+) -> TrainingResult:
     return training_flow(str(config_file), overrides={"data.path": str(tiny_world)})
 
 
 @pytest.fixture(scope="module")
-def incident_run(prefect_harness, tiny_run, config, config_file, incident_world) -> FailedRun:
+def incident_run(
+    prefect_harness,  # noqa: ARG001 -- the flow reports to the Prefect test server
+    tiny_run,  # noqa: ARG001 -- a good run has logged a model first
+    config,
+    config_file,
+    incident_world,
+) -> FailedRun:
     """The feed-incident data through the flow, after a good run has logged a model."""
     runs_before, models_before = run_ids(config), len(logged_models(config))
     with pytest.raises(DataValidationError) as refused:
@@ -267,7 +279,8 @@ def test_the_refused_run_logged_no_model(incident_run, config):
 # The command lines -----------------------------------------------------------------------------
 
 
-def test_the_command_line_trains_and_says_where_the_run_is(prefect_harness, config_file, capsys):
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_command_line_trains_and_says_where_the_run_is(config_file, capsys):
     assert train.main(["--config", str(config_file)]) == 0
 
     out = capsys.readouterr().out
@@ -278,9 +291,8 @@ def test_the_command_line_trains_and_says_where_the_run_is(prefect_harness, conf
     assert f"metrics: {state_dir / 'metrics.json'}" in out
 
 
-def test_the_command_line_refuses_a_broken_feed(
-    prefect_harness, config_file, incident_world, capsys
-):
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_command_line_refuses_a_broken_feed(config_file, incident_world, capsys):
     assert train.main(["--config", str(config_file), "--data", str(incident_world)]) == 1
 
     err = capsys.readouterr().err

@@ -71,6 +71,7 @@ class Candidates:
         return found, promote_candidate(self.config, found)
 
     def experiment_id(self) -> str:
+        """The configured experiment, made on first use with its artifacts in the state folder."""
         name = self.config.tracking.experiment
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
@@ -79,6 +80,7 @@ class Candidates:
         return mlflow.create_experiment(name, artifact_location=artifacts)
 
     def version_uri(self, version: str) -> str:
+        """The URI of one registered version of the configured model."""
         return f"models:/{self.config.registry.model_name}/{version}"
 
     @staticmethod

@@ -1,6 +1,7 @@
-"""Faults in the middle of a release: the service killed while it swaps champions, a training
-killed mid-run. Afterwards no process of the level runs, the registry and the champion are as
-the faults found them, and the next run works.
+"""Faults in the middle of a release: the service killed mid-swap, a training killed mid-run.
+
+Afterwards no process of the level runs, the registry and the champion are as the faults found
+them, and the next run works.
 
 The release stages run in this process (on the session's Prefect test server); the service and
 the interrupted training run as their own processes, marked by ``process_trace`` so that every
@@ -51,8 +52,9 @@ def wait_for_line(path, pattern: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
 def test_killing_the_service_mid_swap_and_a_training_mid_run_leaves_nothing_behind(
-    prefect_harness, test_config, process_trace, monkeypatch, capsys
+    test_config, process_trace, monkeypatch, capsys
 ):
     config_path = test_config(DEFAULT_CONFIG, "level2-fault-tests")
     state = load_config(config_path).tracking.state_dir

@@ -1,5 +1,7 @@
-"""The model's digest: recorded when it is logged, checked before the gate, promotion, the service
-and ``recommend.py`` load it, so files changed in the artifact store are never run.
+"""The model's digest: recorded when it is logged, checked before anything loads the model.
+
+The gate, promotion, the service and ``recommend.py`` check it first, so files changed in the
+artifact store are never run.
 
 The attack the tests play: replace the stored ``recommender.joblib`` with another valid model.
 MLflow would load and serve it without complaint; only the digest can tell.

@@ -528,9 +528,11 @@ class SwitchableClient:
         self.down = False
 
     def get_model_version_by_alias(self, name: str, alias: str) -> Any:
+        """The live registry's answer, or a refused connection while ``down``."""
         return (self.dead if self.down else self.live).get_model_version_by_alias(name, alias)
 
     def get_run(self, run_id: str) -> Any:
+        """The live registry's answer, or a refused connection while ``down``."""
         return (self.dead if self.down else self.live).get_run(run_id)
 
 
@@ -672,11 +674,13 @@ class Hammer:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self, count: int = 3) -> None:
+        """Start ``count`` client threads."""
         self.threads = [threading.Thread(target=self._run, args=(n,)) for n in range(count)]
         for thread in self.threads:
             thread.start()
 
     def finish(self) -> None:
+        """Stop the clients and wait for them (at most 30 s each)."""
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=30)

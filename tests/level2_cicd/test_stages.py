@@ -37,7 +37,11 @@ def run(stage: str, config_path, model_name: str, *extra: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def released(prefect_harness, config_path, model_name):
+def released(
+    prefect_harness,  # noqa: ARG001 -- the train stage reports to the Prefect test server
+    config_path,
+    model_name,
+):
     """The four release stages, run one after the other as CI steps do."""
     return [run(stage, config_path, model_name) for stage in RELEASE]
 
@@ -53,8 +57,9 @@ def test_the_release_stages_hand_over_and_promote_the_first_model(
     assert version_with_alias(model_name, CHAMPION).version == "1"
 
 
+@pytest.mark.usefixtures("released")
 def test_a_failed_training_leaves_candidate_and_champion_as_they_were(
-    released, config_path, model_name, incident_world, capsys
+    config_path, model_name, incident_world, capsys
 ):
     state = load_config(config_path).tracking.state_dir
     before = (state / stages.CANDIDATE_FILE).read_text()
@@ -86,7 +91,7 @@ def test_unreadable_data_is_refused_in_one_line_and_the_candidate_kept(
     assert (state / stages.CANDIDATE_FILE).read_text() == before
 
 
-def test_a_stage_without_its_inputs_says_what_to_run_first(tmp_path, test_config, capsys):
+def test_a_stage_without_its_inputs_says_what_to_run_first(test_config, capsys):
     fresh = test_config(DEFAULT_CONFIG, "level2-stage-tests-empty")
 
     assert run("gate", fresh, "unused") == 1
@@ -144,8 +149,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.usefixtures("released")
 def test_a_refused_release_leaves_the_running_service_on_its_champion(
-    released, config_path, model_name, capsys
+    config_path, model_name, capsys
 ):
     port = free_port()
     serving = ("--set", f"serving.port={port}", "--set", "serving.refresh_seconds=1")

@@ -82,10 +82,12 @@ def test_health_says_why_the_champion_cannot_be_loaded_and_the_old_one_serves(
 class Unreachable:
     """A registry client whose server is gone."""
 
-    def get_model_version_by_alias(self, name: str, alias: str):
+    def get_model_version_by_alias(self, _name: str, _alias: str):
+        """Refused: the server is gone."""
         raise ConnectionError("[Errno 111] Connection refused")
 
-    def get_run(self, run_id: str):
+    def get_run(self, _run_id: str):
+        """Refused: the server is gone."""
         raise ConnectionError("[Errno 111] Connection refused")
 
 
@@ -142,12 +144,14 @@ class Polls:
         self.bound, self.count = bound, 0
 
     def sleep(self, seconds: float) -> None:
+        """Count a poll, fail the test past the bound, then sleep as asked."""
         self.count += 1
         assert self.count <= self.bound, f"deploy still waiting after {self.bound} polls"
         time.sleep(seconds)
 
     @staticmethod
     def monotonic() -> float:
+        """The real clock: only the polls are counted."""
         return time.monotonic()
 
 

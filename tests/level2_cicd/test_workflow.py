@@ -60,7 +60,7 @@ def check_schema(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def zizmor(path: Path) -> tuple[int, list[str]]:
-    """zizmor's exit code and the rules it reported (exit 0: no findings; 10-14: findings)."""
+    """The exit code of zizmor and the rules it reported (0: no findings; 10-14: findings)."""
     result = run_tool("zizmor", "--offline", "--no-config", "--format", "json", path)
     assert result.returncode in {0, 10, 11, 12, 13, 14}, result.stderr
     return result.returncode, [finding["ident"] for finding in json.loads(result.stdout)]
@@ -302,21 +302,25 @@ class Condition:
             position = match.end()
 
     def value(self) -> bool:
+        """The condition's truth; an error if anything is left unread."""
         result = self.either()
         if self.tokens:
             raise ValueError(f"left over {self.tokens} in {self.text!r}")
         return bool(result)
 
     def next_is(self, operator: str) -> bool:
+        """Whether ``operator`` comes next; if so, it is read."""
         if self.tokens and self.tokens[0] == ("op", operator):
             self.tokens.pop(0)
             return True
         return False
 
     def either(self) -> Any:
+        """Operands joined by ``||``, which binds loosest."""
         return self.chain("||", self.both)
 
     def both(self) -> Any:
+        """Operands joined by ``&&``, which binds tighter than ``||``."""
         return self.chain("&&", self.comparison)
 
     def chain(self, operator: str, operand: Callable[[], Any]) -> Any:
@@ -328,6 +332,7 @@ class Condition:
         return value
 
     def comparison(self) -> Any:
+        """An ``==`` or ``!=``, case-insensitive as GitHub compares strings."""
         left = self.negation()
         for operator in ("==", "!="):
             if self.next_is(operator):
@@ -336,6 +341,7 @@ class Condition:
         return left
 
     def negation(self) -> Any:
+        """A ``!``, a condition in parentheses, or a single value."""
         if self.next_is("!"):
             return not self.negation()
         if self.next_is("("):
