@@ -66,11 +66,6 @@ class TableSchema:
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
 
-    @property
-    def required_columns(self) -> tuple[str, ...]:
-        """The columns every file of this table must have; the others may be left out."""
-        return tuple(column.name for column in self.columns if column.required)
-
     def column(self, name: str) -> Column:
         """The schema of column ``name``; a name the table does not have is a ``KeyError``."""
         for column in self.columns:
