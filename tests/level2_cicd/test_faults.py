@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import time
 import uuid
 
@@ -25,16 +24,11 @@ from level2_cicd.config import DEFAULT_CONFIG, load_config
 from level2_cicd.deployment import LOG_FILE, PID_FILE
 from level2_cicd.processes import ProcessRecord
 from level2_cicd.registry import CHAMPION, version_with_alias
+from level2_cicd.runtime import free_port
 
 RELEASE = ("train", "gate", "register", "promote")
 PACKAGE = stages.__package__
 PROCESS_SECONDS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def registry_state(name: str) -> list[tuple[str, list[str], dict[str, str]]]:

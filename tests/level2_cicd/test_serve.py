@@ -36,7 +36,7 @@ from data import World, WorldConfig
 from level2_cicd import serve
 from level2_cicd.evaluation import Split, split_by_time
 from level2_cicd.model import EaseRecommender
-from level2_cicd.runtime import artifact_location, use_local_state
+from level2_cicd.runtime import artifact_location, free_port, use_local_state
 from level2_cicd.serve import MAX_ID, MAX_QUERY_BYTES, MAX_QUERY_PARAMETERS, create_app
 
 if TYPE_CHECKING:
@@ -568,12 +568,6 @@ def test_unreachable_registry_after_start_keeps_serving(
 
 
 # ---- the real service ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_config(folder: Path, name: str, port: int) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 import uuid
 
@@ -15,6 +14,7 @@ import pytest
 from level2_cicd import stages
 from level2_cicd.config import DEFAULT_CONFIG, load_config
 from level2_cicd.registry import CHAMPION, version_with_alias
+from level2_cicd.runtime import free_port
 from level2_cicd.state_lock import lock_state_folder
 
 RELEASE = ("train", "gate", "register", "promote")
@@ -141,12 +141,6 @@ def test_a_bad_override_is_refused_before_any_stage_runs(config_path, capsys):
     )
 
     assert "champion_tolerance" in capsys.readouterr().err
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.usefixtures("released")

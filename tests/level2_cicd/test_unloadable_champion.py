@@ -9,7 +9,6 @@ are repaired the service must pick the champion up within a minute, however long
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from level2_cicd import champion as champion_module
 from level2_cicd import deployment
 from level2_cicd.config import load_config
+from level2_cicd.runtime import free_port
 from level2_cicd.serve import create_app
 
 GOOD_L2 = 200.0
@@ -129,12 +129,6 @@ def test_a_repaired_champion_is_served_within_a_minute_however_long_it_was_broke
     assert holder.refresh(retry_after=5.0) is True
     assert holder.current.version == broken
     assert holder.problem is None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Polls:
