@@ -193,10 +193,12 @@ def promote_candidate(config: Config, candidate: dict[str, Any]) -> int:
     """Move ``champion`` to the candidate's version if the gate passed; else exit 1, unchanged."""
     name = config.registry.model_name
     current = version_with_alias(name, CHAMPION)
-    current_text = f"version {current.version}" if current else "no champion"
+    unchanged = (
+        f"the champion stays version {current.version}" if current else "there is still no champion"
+    )
     if candidate["gate"] != "passed":
         print(
-            f"The gate refused version {candidate['version']}: the champion stays {current_text}."
+            f"The gate refused version {candidate['version']}: {unchanged}."
             f" See {config.tracking.state_dir / GATE_MARKDOWN}."
         )
         return 1
@@ -205,8 +207,7 @@ def promote_candidate(config: Config, candidate: dict[str, Any]) -> int:
         usable_version(name, challenger.version)
     except ChampionLoadError as problem:
         print(
-            f"Cannot promote version {challenger.version}: {problem}; the champion stays "
-            f"{current_text}.",
+            f"Cannot promote version {challenger.version}: {problem}; {unchanged}.",
             file=sys.stderr,
         )
         return 1
