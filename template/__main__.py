@@ -32,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     except (TemplateError, DependencyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    run_target = request.level.split("_")[0]
     print(f"Wrote {dest}: {request.name}/, data/, tests/, Makefile, pyproject.toml, uv.lock.")
-    print(f"Next:  cd {dest} && make test && make {run_target}")
+    print(f"Next:  cd {dest} && make test && make {request.run_target}")
     return 0
 
 

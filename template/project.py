@@ -62,6 +62,11 @@ class TemplateRequest:
         return self.name != self.level
 
     @property
+    def run_target(self) -> str:
+        """The make target that runs the level: its number, ``level2`` for ``level2_cicd``."""
+        return self.level.split("_", maxsplit=1)[0]
+
+    @property
     def project_name(self) -> str:
         """The distribution name: the destination folder's name, lower case, words joined by -."""
         return re.sub(r"[^a-z0-9]+", "-", self.dest.name.lower()).strip("-") or self.name

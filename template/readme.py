@@ -20,7 +20,6 @@ def readme_text(
 ) -> str:
     """The project's README.md; the level's own README stays beside its code."""
     name, level = request.name, request.level
-    run_target = level.split("_")[0]
     renamed = f" Its package `{level}` is called `{name}` here." if request.renamed else ""
     workflow = (
         "| `.github/workflows/` | the level's CI/CD workflow (GitHub runs it from here) |\n"
@@ -45,8 +44,8 @@ make demo    # set up, generate the simulated dataset, run the level
 make test    # the test suite (what .ci/run runs)
 ```
 
-`make help` lists every target; `make {run_target} DATA=path/to/ml-100k` runs on a MovieLens
-folder instead of the simulated shop. All run state goes under `state/` (`make clean`).
+`make help` lists every target; `make {request.run_target} DATA=path/to/ml-100k` runs on a
+MovieLens folder instead of the simulated shop. All run state goes under `state/` (`make clean`).
 
 ## What is here
 
