@@ -15,7 +15,8 @@ UI_LEVEL ?= level1_pipeline
 FROM ?= level0_manual
 TO   ?= level1_pipeline
 
-.PHONY: demo level0 level1 level1-schedule level2 serve serve-stop ui-mlflow bench-serve diff template
+.PHONY: demo level0 level1 level1-schedule level2 serve serve-stop level3 explain ui-evidently \
+	ui-mlflow bench-serve diff template
 
 demo: $(ENV) ## From a fresh clone: set up, generate data, run every level in turn
 	@for level in $(LEVELS); do \
@@ -31,6 +32,9 @@ level1 level1-schedule:
 
 level2 serve serve-stop:
 	$(call in_level,level2_cicd,$@)
+
+level3 explain ui-evidently:
+	$(call in_level,level3_monitoring,$@)
 
 ui-mlflow: ## The MLflow UI on a level's runs (UI_LEVEL=level1_pipeline, UI_PORT=5000)
 	$(call in_level,$(UI_LEVEL),$@)

@@ -11,14 +11,15 @@ STATE    := state
 SIZE     ?= small
 SEED     ?= 42
 SCENARIO ?= stable
-SIM_DATA := $(STATE)/datasets/$(SCENARIO)-$(SIZE)-seed$(SEED)
+# A switch day of its own makes another world, so it is part of the folder's name.
+SIM_DATA  = $(STATE)/datasets/$(SCENARIO)-$(SIZE)-seed$(SEED)$(if $(SWITCH_DAY),-switch$(SWITCH_DAY))
 # DATA may point at any dataset folder instead: a simulated one, or MovieLens ml-100k/ml-latest-small.
 DATA     ?= $(SIM_DATA)
 # A level's run target depends on this: the simulated dataset is generated when DATA is not given.
 DATASET   = $(if $(filter $(DATA),$(SIM_DATA)),$(SIM_DATA)/world.json)
 
 GENERATE = $(RUN) -m data generate --size $(SIZE) --seed $(SEED) --scenario $(SCENARIO) \
-	$(if $(SWITCH_DAY),--switch-day $(SWITCH_DAY)) --out $(SIM_DATA)
+	$(if $(SWITCH_DAY),--switch-day $(SWITCH_DAY)) --out
 
 UV  := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 ENV := .venv/.synced
@@ -45,10 +46,11 @@ lint: $(ENV) ## Check style with ruff
 	.venv/bin/ruff format --check .
 
 data: $(ENV) ## Generate the simulated dataset (SIZE, SEED, SCENARIO, SWITCH_DAY)
-	$(GENERATE)
+	$(GENERATE) $(SIM_DATA)
 
-$(SIM_DATA)/world.json: | $(ENV)
-	$(GENERATE)
+# A pattern, so that a level's own defaults (set after this file is read) name the folder.
+$(STATE)/datasets/%/world.json: | $(ENV)
+	$(GENERATE) $(@D)
 
 clean: ## Delete all run state (datasets, models, reports, tracking databases)
 	rm -rf $(STATE)
