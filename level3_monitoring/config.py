@@ -103,11 +103,13 @@ class MonitoringConfig(Section):
     #: Wasserstein distance for numbers) reaches this.
     column_drift_score: float = Field(0.1, gt=0.0, le=1.0)
     #: Alert when this share of the compared columns drifted.
-    drift_share: float = Field(0.5, gt=0.0, le=1.0)
+    drift_share: float = Field(0.25, gt=0.0, le=1.0)
     #: The champion's first production days, whose click-through is what it is expected to keep.
     baseline_days: int = Field(3, ge=1)
-    #: Alert when a day's click-through falls below this share of the baseline's.
-    min_ctr_ratio: float = Field(0.75, gt=0.0, lt=1.0)
+    #: Alert when a day's click-through is significantly below this share of the baseline's,
+    min_ctr_ratio: float = Field(0.85, gt=0.0, lt=1.0)
+    #: significantly meaning a one-sided p-value under this.
+    ctr_significance: float = Field(0.01, gt=0.0, lt=0.5)
     #: A day with fewer answered lists than this is not judged on quality or drift.
     min_requests: int = Field(100, ge=1)
     max_error_rate: float = Field(0.01, ge=0.0, le=1.0)

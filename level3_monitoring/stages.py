@@ -1,7 +1,7 @@
-"""Level 2's CI/CD stages, each runnable on its own, in the order CI runs them.
+"""Level 3's CI/CD stages, each runnable on its own, in the order CI runs them.
 
-    python -m level3_monitoring.stages train      # the level-1 pipeline: a tracked run with a model
-    python -m level3_monitoring.stages gate       # judge the run's model: floor, behaviour, champion
+    python -m level3_monitoring.stages train      # the training pipeline: a run with a model
+    python -m level3_monitoring.stages gate       # judge the model: floor, behaviour, champion
     python -m level3_monitoring.stages register   # a new registry version, aliased "challenger"
     python -m level3_monitoring.stages promote    # move "champion" to it, if the gate passed
     python -m level3_monitoring.stages deploy     # the serving API runs and serves the champion

@@ -1,0 +1,435 @@
+"""The daily monitoring: a Prefect flow that measures one production day and raises alerts.
+
+For one day it reads the prediction log (requests, served items, feedback so far) and the day's
+feed file, and measures:
+
+- service health: requests, error rate, p50/p99 latency;
+- data drift of the request features against the training data's visits (the reference);
+- prediction drift of what was recommended against the champion's first production days;
+- online quality: click-through of the day's lists (feedback so far) against the champion's
+  first days, and Evidently's ranking metrics of the lists that got clicks;
+- data quality of the day's feed (the data contract and the level's price expectation), an
+  Evidently data summary, and, only for a feed that passed, its drift against the training data:
+  a broken feed is a data-quality incident, not drift.
+
+Each comparison is an Evidently report saved under ``monitoring/reports/`` and added to the
+Evidently workspace. The thresholds of ``[monitoring]`` turn measurements into alerts
+(``alerts.py``). What every day measured is appended to ``monitoring/days.jsonl``: the
+champion's baseline and the open incidents come from there, so each day's flow run stands on
+its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from data import Dataset
+from data.schema import INTERACTIONS
+from data.validation import validate_table
+
+from . import PACKAGE
+from .alerts import (
+    Alert,
+    AlertLog,
+    DayMeasurements,
+    DriftSummary,
+    Incidents,
+    ctr_drop_p_value,
+    findings,
+)
+from .config import Config, Expectations, load_config
+
+MONITORING_FOLDER, DAYS_FILE, REFERENCE_FOLDER = "monitoring", "days.jsonl", "reference"
+PREDICTION_LOG, FEED_FOLDER, WORKSPACE_FOLDER = "predictions.db", "feed", "evidently"
+#: Compared columns, (categorical, numerical). The request context, against the training data's
+#: visits; what was recommended, against the champion's first production days; the day's feed,
+#: against the training data's interactions.
+REQUEST_COLUMNS = (["device", "country", "age_band"], ["account_age_days"])
+PREDICTION_COLUMNS = (["category", "price_band"], ["item_age_days", "popularity_decile", "score"])
+FEED_COLUMNS = (["device", "event", "item_status"], ["price"])
+#: Upper edges of the price bands, in euros.
+PRICE_BANDS = (10, 25, 50, 100, 250)
+PRICE_BAND_NAMES = ("<10", "10-25", "25-50", "50-100", "100-250", "250+")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What production is compared with, from the champion's training data.
+
+    ``requests``: one row per visit (a user on a day) of the last ``reference_days`` of the
+    training data, with the context a request carries; ``feed``: that period's interactions;
+    ``items``: every item of the catalogue with the features of a recommended item.
+    """
+
+    requests: pd.DataFrame
+    feed: pd.DataFrame
+    items: pd.DataFrame
+
+    def save(self, folder: Path) -> Path:
+        """Write the three tables (parquet), so each day's flow run reads them in milliseconds."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("requests", "feed", "items"):
+            getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> Reference:
+        """Read what :meth:`save` wrote; a missing folder says how to make it."""
+        if not (folder / "items.parquet").exists():
+            raise FileNotFoundError(
+                f"no monitoring reference in {folder}: `make level3` builds it from the "
+                "champion's training data before the first production day"
+            )
+        return cls(
+            *(pd.read_parquet(folder / f"{name}.parquet") for name in ("requests", "feed", "items"))
+        )
+
+
+def build_reference(dataset: Dataset, reference_days: int) -> Reference:
+    """The reference tables from a (typed) dataset: its last ``reference_days`` days."""
+    interactions = dataset.interactions
+    first_day = int(interactions["day"].max()) - reference_days + 1
+    recent = interactions[interactions["day"] >= first_day]
+    profiles = dataset.users.set_index("user_id")[["country", "age_band", "signup_day"]]
+    visits = recent.drop_duplicates(["day", "user_id"]).join(profiles, on="user_id")
+    requests = visits.assign(account_age_days=visits["day"] - visits["signup_day"])
+    items = item_features(dataset.items, interactions)
+    return Reference(
+        requests=requests[[*REQUEST_COLUMNS[0], *REQUEST_COLUMNS[1]]].reset_index(drop=True),
+        feed=feed_features(recent, items)[[*FEED_COLUMNS[0], *FEED_COLUMNS[1]]],
+        items=items,
+    )
+
+
+def item_features(items: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:
+    """Category, price band, release day, popularity decile (1-10) of every catalogue item.
+
+    ``trained`` says whether the training data has interactions with it: the champion cannot
+    recommend any other item.
+    """
+    users_per_item = interactions.groupby("item_id")["user_id"].nunique()
+    popularity = users_per_item.reindex(items["item_id"], fill_value=0).to_numpy()
+    ranks = pd.Series(popularity).rank(method="first", pct=True).to_numpy()
+    return pd.DataFrame(
+        {
+            "item_id": items["item_id"].to_numpy(),
+            "category": items["category"].to_numpy(),
+            "price_band": price_bands(items["price"]),
+            "release_day": items["release_day"].to_numpy(),
+            "popularity_decile": np.ceil(ranks * 10).astype(int),
+            "trained": popularity > 0,
+        }
+    )
+
+
+def feed_features(feed: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """The feed with ``item_status``: "known" for an item of the training data, else "new"."""
+    known = items.loc[items["trained"], "item_id"]
+    status = np.where(feed["item_id"].isin(known), "known", "new")
+    return feed.assign(item_status=status).reset_index(drop=True)
+
+
+def prediction_features(served: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Served items with their category, price band, age on the day and popularity decile."""
+    features = served.merge(items, on="item_id", how="left")
+    features["item_age_days"] = features["day"] - features["release_day"]
+    features["category"] = features["category"].fillna("unknown")
+    features["price_band"] = features["price_band"].fillna("unknown")
+    return features
+
+
+def price_bands(prices: pd.Series) -> np.ndarray:
+    """Euro prices as named bands (missing prices are "unknown")."""
+    bands = np.asarray(PRICE_BAND_NAMES, dtype=object)[
+        np.searchsorted(PRICE_BANDS, prices.fillna(0).to_numpy(), side="right")
+    ]
+    bands[prices.isna().to_numpy()] = "unknown"
+    return bands
+
+
+# ---- one day --------------------------------------------------------------------------------
+
+
+@dataclass
+class DayResult:
+    """One monitored day: its measurements, alerts, Evidently values and report files."""
+
+    measurements: DayMeasurements
+    alerts: list[Alert]
+    online: dict[str, float | None] = field(default_factory=dict)
+    latency: dict[str, float | None] = field(default_factory=dict)
+    reports: dict[str, str] = field(default_factory=dict)
+    incidents: list[list[str]] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """The line of ``days.jsonl``."""
+        measured = dataclasses.asdict(self.measurements)
+        return {
+            **measured,
+            "online": self.online,
+            "latency": self.latency,
+            "alerts": [alert.as_dict() for alert in self.alerts],
+            "open_incidents": self.incidents,
+            "reports": self.reports,
+        }
+
+
+class DayHistory:
+    """``days.jsonl``: what each monitored day measured, for baselines and open incidents."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / DAYS_FILE
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every recorded day, oldest first."""
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one day's record."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+def feed_problems(path: Path, expectations: Expectations) -> tuple[pd.DataFrame | None, list[str]]:
+    """The feed's rows and every way it breaks the data contract or the price expectation."""
+    try:
+        feed = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        return None, [f"{path.name}: cannot be read: {error}"]
+    problems = [
+        str(dataclasses.replace(problem, file=path.name))
+        for problem in validate_table(feed, INTERACTIONS)
+    ]
+    if "price" in feed.columns:
+        prices = pd.to_numeric(feed["price"], errors="coerce")
+        over = int((prices > expectations.max_price).sum())
+        if over:
+            problems.append(
+                f"{path.name}, column 'price': {over} of {len(feed)} rows over "
+                f"{expectations.max_price:g} (euros expected; a unit change?)"
+            )
+    return feed, problems
+
+
+class DayMonitor:
+    """Measures one day from the prediction log and the feed, and keeps its reports.
+
+    Each ``measure_*`` method adds to ``measured`` (the fields of :class:`DayMeasurements`) and
+    keeps the Evidently snapshot it made in ``snapshots``, by report name.
+    """
+
+    def __init__(self, day: int, config: Config, state_dir: Path) -> None:
+        from .prediction_log import read_feedback, read_recommendations, read_requests
+
+        self.day, self.config, self.state_dir = day, config, state_dir
+        self.settings = config.monitoring
+        self.folder = state_dir / MONITORING_FOLDER
+        self.reference = Reference.load(self.folder / REFERENCE_FOLDER)
+        self.history = DayHistory(self.folder)
+        log_path = state_dir / PREDICTION_LOG
+        self.requests = read_requests(log_path, day, day)
+        self.answered = self.requests[self.requests["status"] == 200]
+        served = read_recommendations(log_path, day, day)
+        self.predictions = prediction_features(served, self.reference.items)
+        self.feedback = read_feedback(log_path, day, day)
+        self._read_served = lambda first, last: read_recommendations(log_path, first, last)
+        versions = self.answered["model_version"]
+        self.version = str(versions.mode().iat[0]) if len(versions) else None
+        records = self.history.read()
+        self.baseline = [r for r in records if r.get("model_version") == self.version][
+            : self.settings.baseline_days
+        ]
+        self.open_incidents = [
+            tuple(key) for key in (records[-1]["open_incidents"] if records else [])
+        ]
+        self.measured: dict[str, Any] = {"day": day, "requests": len(self.requests)}
+        self.drift: dict[str, DriftSummary] = {}
+        self.online: dict[str, float | None] = {}
+        self.latency: dict[str, float | None] = {}
+        self.snapshots: dict[str, Any] = {}
+
+    @property
+    def judged(self) -> bool:
+        """Enough answered requests to judge drift and quality on."""
+        return len(self.answered) >= self.settings.min_requests
+
+    @property
+    def after_baseline(self) -> bool:
+        """The champion's baseline days are complete, and this day comes after them."""
+        complete = len(self.baseline) == self.settings.baseline_days
+        return complete and self.day > self.baseline[-1]["day"]
+
+    def measure_service(self) -> None:
+        """Requests, error rate and latency of the day's /recommend answers."""
+        latency = self.requests["latency_ms"]
+        self.latency = {"p50_ms": _quantile(latency, 0.5), "p99_ms": _quantile(latency, 0.99)}
+        if len(self.requests):
+            self.measured["error_rate"] = float((self.requests["status"] >= 400).mean())
+            self.measured["p99_latency_ms"] = self.latency["p99_ms"]
+
+    def measure_request_drift(self) -> None:
+        """The request context against the training data's visits."""
+        if self.judged:
+            self._drift("request", self.reference.requests, self.answered, REQUEST_COLUMNS)
+
+    def measure_prediction_drift(self) -> None:
+        """What was recommended against what the champion recommended in its first days."""
+        if self.judged and self.after_baseline:
+            first, last = self.baseline[0]["day"], self.baseline[-1]["day"]
+            past = prediction_features(self._read_served(first, last), self.reference.items)
+            self._drift("prediction", past, self.predictions, PREDICTION_COLUMNS)
+
+    def measure_quality(self) -> None:
+        """Click-through of the day's lists, its drop against the baseline, ranking metrics."""
+        from . import reports
+
+        lists = len(self.answered)
+        if not lists:
+            return
+        clicks = len(self.feedback)
+        self.measured["ctr"] = clicks / lists
+        quality = reports.ranking_quality_report(
+            self.predictions[["request_id", "item_id", "rank"]],
+            self.feedback[["request_id", "item_id"]],
+            self.config.evaluation.k,
+        )
+        self.online = dict(quality.values)
+        if quality.snapshot is not None:
+            self.snapshots["quality"] = quality.snapshot
+        if self.judged and self.after_baseline:
+            baseline_ctr = float(np.mean([record["ctr"] for record in self.baseline]))
+            self.measured["baseline_ctr"] = baseline_ctr
+            self.measured["ctr_p_value"] = ctr_drop_p_value(
+                clicks, lists, baseline_ctr, self.settings.min_ctr_ratio
+            )
+
+    def measure_feed(self) -> None:
+        """The day's feed: contract and expectations, a data summary, drift only if it passed."""
+        from . import reports
+
+        path = self.state_dir / FEED_FOLDER / feed_file_name(self.day)
+        feed, problems = feed_problems(path, self.config.expectations)
+        self.measured["feed_problems"] = tuple(problems)
+        if feed is not None and len(feed):
+            self.snapshots["feed_quality"] = reports.feed_summary_report(feed, None)
+        if feed is not None and not problems:
+            current = feed_features(feed, self.reference.items)
+            self._drift("feed", self.reference.feed, current, FEED_COLUMNS)
+
+    def _drift(
+        self,
+        name: str,
+        reference: pd.DataFrame,
+        current: pd.DataFrame,
+        columns: tuple[list[str], list[str]],
+    ) -> None:
+        from . import reports
+
+        categorical, numerical = columns
+        result = reports.drift_report(
+            reference[categorical + numerical],
+            current[categorical + numerical],
+            categorical,
+            numerical,
+            self.settings.column_drift_score,
+        )
+        self.drift[name] = DriftSummary(result.share, tuple(result.drifted))
+        self.snapshots[f"{name}_drift"] = result.snapshot
+
+    def conclude(self, last_day: bool = False) -> DayResult:
+        """Save the reports, find the day's new incidents, record the day, announce alerts."""
+        measurements = DayMeasurements(drift=self.drift, **self.measured)
+        found = findings(measurements, self.settings)
+        html = self.settings.html_reports == "all" or (
+            self.settings.html_reports == "alerts" and (bool(found) or last_day)
+        )
+        saved = self.save_reports(html)
+        found = findings(measurements, self.settings, saved)
+        incidents = Incidents(self.open_incidents)
+        alerts = incidents.announce(self.day, found)
+        result = DayResult(
+            measurements,
+            alerts,
+            online=self.online,
+            latency=self.latency,
+            reports=saved,
+            incidents=[list(key) for key in sorted(incidents.open)],
+        )
+        self.history.append({**result.record(), "model_version": self.version})
+        AlertLog(self.state_dir, self.settings.webhook_url).append(alerts)
+        return result
+
+    def save_reports(self, html: bool) -> dict[str, str]:
+        """Each snapshot as JSON (and HTML when asked), and into the Evidently workspace."""
+        from . import reports
+
+        folder = self.folder / "reports" / f"day-{self.day:04d}"
+        workspace = reports.MonitoringWorkspace(self.state_dir / WORKSPACE_FOLDER, PACKAGE)
+        saved = {}
+        for name, snapshot in self.snapshots.items():
+            paths = reports.save_report(snapshot, folder, name, html=html)
+            saved[name] = str(paths[-1])
+            workspace.add(snapshot)
+        return saved
+
+
+def _quantile(values: pd.Series, q: float) -> float | None:
+    return float(values.quantile(q)) if len(values) else None
+
+
+def feed_file_name(day: int) -> str:
+    """The file a day's upstream feed lands in (``traffic.py`` writes it)."""
+    return f"interactions-day{day:04d}.csv"
+
+
+def monitor_day(day: int, config: Config, last_day: bool = False) -> DayResult:
+    """Monitor one day, without Prefect (the flow below runs the same steps as tasks)."""
+    monitor = DayMonitor(day, config, config.tracking.state_dir)
+    for measure in MEASUREMENTS:
+        getattr(monitor, measure)()
+    return monitor.conclude(last_day)
+
+
+MEASUREMENTS = (
+    "measure_service",
+    "measure_request_drift",
+    "measure_prediction_drift",
+    "measure_quality",
+    "measure_feed",
+)
+
+
+@task(name="measure", task_run_name="{name}", cache_policy=NO_CACHE)
+def measure(monitor: DayMonitor, name: str) -> None:
+    """One measurement of the day, as a task of its own in the Prefect UI."""
+    getattr(monitor, name)()
+
+
+@task(name="conclude", cache_policy=NO_CACHE)
+def conclude(monitor: DayMonitor, last_day: bool) -> DayResult:
+    """Reports saved, incidents found, alerts announced."""
+    return monitor.conclude(last_day)
+
+
+@flow(name=f"{PACKAGE}-monitoring", flow_run_name="day-{day}", validate_parameters=False)
+def monitoring_flow(
+    day: int, config_path: str, overrides: dict[str, str] | None = None, last_day: bool = False
+) -> DayResult:
+    """One day's monitoring as a Prefect flow run; :func:`monitor_day` without Prefect."""
+    config = load_config(Path(config_path), overrides)
+    monitor = DayMonitor(day, config, config.tracking.state_dir)
+    for name in MEASUREMENTS:
+        measure(monitor, name)
+    return conclude(monitor, last_day)
