@@ -33,6 +33,7 @@ from .runtime import use_local_state
 from .state_lock import StateFolderError, lock_state_folder
 
 SUMMARY_FILE, TIMELINE_CSV, TIMELINE_PNG = "summary.json", "timeline.csv", "timeline.png"
+REQUEST_TIMEOUT_SECONDS = 10.0
 #: What one run's production leaves in the state folder; removed when the next run starts.
 PRODUCTION_STATE = (
     "predictions.db",
@@ -130,6 +131,8 @@ def play_days(
     world: Any, config: Config, args: argparse.Namespace, overrides: dict[str, str], url: str
 ) -> list[dict[str, Any]]:
     """Each day: the traffic against the service, then the day's monitoring flow run."""
+    import httpx
+
     from data import load_dataset
 
     from .monitoring import MONITORING_FOLDER, REFERENCE_FOLDER, build_reference, monitoring_flow
@@ -147,18 +150,21 @@ def play_days(
         f"{world.switch_day}, {args.http_share:.0%} of visitors over HTTP ==",
         flush=True,
     )
-    player = TrafficPlayer(
-        world, url, state, dataset.interactions, http_share=args.http_share, k=config.evaluation.k
-    )
     rows = []
-    try:
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+        player = TrafficPlayer(
+            world,
+            client,
+            state,
+            dataset.interactions,
+            http_share=args.http_share,
+            k=config.evaluation.k,
+        )
         for day in days:
             traffic = player.play_day(day)
             result = monitoring_flow(day, str(args.config), overrides, last_day=day == days[-1])
             rows.append(timeline_row(traffic, result))
             print(day_line(rows[-1], world.switch_day), flush=True)
-    finally:
-        player.close()
     return rows
 
 

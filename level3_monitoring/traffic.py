@@ -33,7 +33,6 @@ from .tracking import save_atomically
 FEED_FOLDER = "feed"
 #: Feedback events per POST: the service takes at most 10,000.
 FEEDBACK_BATCH = 5000
-REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -53,16 +52,18 @@ class DayTraffic:
 
 
 class TrafficPlayer:
-    """Plays production days against the service at ``base_url``.
+    """Plays production days against the service that ``client`` talks to.
 
-    ``seen`` holds the (user_id, item_id) pairs of the training data: the model never recommends
-    them, so the oracle that judges the served lists leaves them out too.
+    ``client`` is an ``httpx.Client`` with the service's base URL (or a Starlette ``TestClient``
+    around the app, in tests). ``seen`` holds the (user_id, item_id) pairs of the training data:
+    the model never recommends them, so the oracle that judges the served lists leaves them out
+    too.
     """
 
     def __init__(
         self,
         world: World,
-        base_url: str,
+        client: httpx.Client,
         state_dir: Path,
         seen: pd.DataFrame,
         *,
@@ -76,14 +77,10 @@ class TrafficPlayer:
         self.seen = seen[["user_id", "item_id"]]
         self.http_share = http_share
         self.k = k
-        self.client = httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_SECONDS)
+        self.client = client
         self._profiles = world.users.set_index("user_id")[["country", "age_band", "signup_day"]]
         #: Feedback waiting for the day it is observed: observed_day -> frames of events.
         self._pending: dict[int, list[pd.DataFrame]] = defaultdict(list)
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.client.close()
 
     def play_day(self, day: int) -> DayTraffic:
         """Serve the day's visitors, deliver the feedback observed today, land the feed."""
