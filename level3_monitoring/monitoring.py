@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from data import Dataset
-from data.schema import INTERACTIONS
+from data.schema import INTERACTIONS, SECONDS_PER_DAY, WORLD_EPOCH
 from data.validation import validate_table
 
 from . import PACKAGE
@@ -47,9 +49,12 @@ from .alerts import (
     findings,
 )
 from .config import Config, Expectations, load_config
+from .traffic import FEED_FOLDER, feed_file_name
 
 MONITORING_FOLDER, DAYS_FILE, REFERENCE_FOLDER = "monitoring", "days.jsonl", "reference"
-PREDICTION_LOG, FEED_FOLDER, WORKSPACE_FOLDER = "predictions.db", "feed", "evidently"
+WORKSPACE_FOLDER = "evidently"
+#: The most rows of either side a drift comparison reads (see :func:`at_most`).
+DRIFT_ROWS = 10_000
 #: Compared columns, (categorical, numerical). The request context, against the training data's
 #: visits; what was recommended, against the champion's first production days; the day's feed,
 #: against the training data's interactions.
@@ -223,28 +228,56 @@ def feed_problems(path: Path, expectations: Expectations) -> tuple[pd.DataFrame 
     return feed, problems
 
 
-class DayMonitor:
-    """Measures one day from the prediction log and the feed, and keeps its reports.
+@dataclass(frozen=True)
+class DayData:
+    """One day of the prediction log, in the shapes of ``prediction_log``'s reading functions.
 
-    Each ``measure_*`` method adds to ``measured`` (the fields of :class:`DayMeasurements`) and
-    keeps the Evidently snapshot it made in ``snapshots``, by report name.
+    ``served(first_day, last_day)`` gives the served items of other days (the champion's
+    baseline). The monitoring reads it from the log (:meth:`from_log`); tests may build it from
+    the world directly.
     """
 
-    def __init__(self, day: int, config: Config, state_dir: Path) -> None:
+    requests: pd.DataFrame
+    served_today: pd.DataFrame
+    feedback: pd.DataFrame
+    served: Callable[[int, int], pd.DataFrame]
+
+    @classmethod
+    def from_log(cls, path: Path, day: int) -> DayData:
+        """The day's requests, served items and feedback so far, from the prediction log."""
         from .prediction_log import read_feedback, read_recommendations, read_requests
+
+        return cls(
+            requests=read_requests(path, day, day),
+            served_today=read_recommendations(path, day, day),
+            feedback=read_feedback(path, day, day),
+            served=lambda first, last: read_recommendations(path, first, last),
+        )
+
+
+class DayMonitor:
+    """Measures one day of production, and keeps its reports.
+
+    Each ``measure_*`` method adds to ``measured`` (the fields of :class:`DayMeasurements`) and
+    keeps the Evidently snapshot it made in ``snapshots``, by report name. ``data`` is read from
+    the state folder's prediction log unless given.
+    """
+
+    def __init__(
+        self, day: int, config: Config, state_dir: Path, data: DayData | None = None
+    ) -> None:
+        from .prediction_log import log_path
 
         self.day, self.config, self.state_dir = day, config, state_dir
         self.settings = config.monitoring
         self.folder = state_dir / MONITORING_FOLDER
         self.reference = Reference.load(self.folder / REFERENCE_FOLDER)
         self.history = DayHistory(self.folder)
-        log_path = state_dir / PREDICTION_LOG
-        self.requests = read_requests(log_path, day, day)
+        self.data = data or DayData.from_log(log_path(state_dir), day)
+        self.requests = self.data.requests
         self.answered = self.requests[self.requests["status"] == 200]
-        served = read_recommendations(log_path, day, day)
-        self.predictions = prediction_features(served, self.reference.items)
-        self.feedback = read_feedback(log_path, day, day)
-        self._read_served = lambda first, last: read_recommendations(log_path, first, last)
+        self.predictions = prediction_features(self.data.served_today, self.reference.items)
+        self.feedback = self.data.feedback
         versions = self.answered["model_version"]
         self.version = str(versions.mode().iat[0]) if len(versions) else None
         records = self.history.read()
@@ -259,6 +292,13 @@ class DayMonitor:
         self.online: dict[str, float | None] = {}
         self.latency: dict[str, float | None] = {}
         self.snapshots: dict[str, Any] = {}
+        self.feed: pd.DataFrame | None = None
+
+    @property
+    def timestamp(self) -> datetime:
+        """Noon of the monitored day, in simulated time: the reports' date in the workspace."""
+        seconds = WORLD_EPOCH + self.day * SECONDS_PER_DAY + SECONDS_PER_DAY // 2
+        return datetime.fromtimestamp(seconds, tz=UTC)
 
     @property
     def judged(self) -> bool:
@@ -288,7 +328,7 @@ class DayMonitor:
         """What was recommended against what the champion recommended in its first days."""
         if self.judged and self.after_baseline:
             first, last = self.baseline[0]["day"], self.baseline[-1]["day"]
-            past = prediction_features(self._read_served(first, last), self.reference.items)
+            past = prediction_features(self.data.served(first, last), self.reference.items)
             self._drift("prediction", past, self.predictions, PREDICTION_COLUMNS)
 
     def measure_quality(self) -> None:
@@ -304,8 +344,9 @@ class DayMonitor:
             self.predictions[["request_id", "item_id", "rank"]],
             self.feedback[["request_id", "item_id"]],
             self.config.evaluation.k,
+            timestamp=self.timestamp,
         )
-        self.online = dict(quality.values)
+        self.online = quality.metrics()
         if quality.snapshot is not None:
             self.snapshots["quality"] = quality.snapshot
         if self.judged and self.after_baseline:
@@ -315,17 +356,25 @@ class DayMonitor:
                 clicks, lists, baseline_ctr, self.settings.min_ctr_ratio
             )
 
-    def measure_feed(self) -> None:
-        """The day's feed: contract and expectations, a data summary, drift only if it passed."""
+    def measure_feed_quality(self) -> None:
+        """The day's feed against the data contract and expectations, and its data summary."""
         from . import reports
 
         path = self.state_dir / FEED_FOLDER / feed_file_name(self.day)
-        feed, problems = feed_problems(path, self.config.expectations)
+        self.feed, problems = feed_problems(path, self.config.expectations)
         self.measured["feed_problems"] = tuple(problems)
-        if feed is not None and len(feed):
-            self.snapshots["feed_quality"] = reports.feed_summary_report(feed, None)
-        if feed is not None and not problems:
-            current = feed_features(feed, self.reference.items)
+        if self.feed is not None and len(self.feed):
+            summary = reports.feed_summary_report(self.feed, timestamp=self.timestamp)
+            self.snapshots["feed_quality"] = summary.snapshot
+
+    def measure_feed_drift(self) -> None:
+        """The day's feed against the training data, only if it passed: broken is not drift."""
+        if self.feed is None:
+            path = self.state_dir / FEED_FOLDER / feed_file_name(self.day)
+            self.feed, problems = feed_problems(path, self.config.expectations)
+            self.measured["feed_problems"] = tuple(problems)
+        if self.feed is not None and not self.measured["feed_problems"]:
+            current = feed_features(self.feed, self.reference.items)
             self._drift("feed", self.reference.feed, current, FEED_COLUMNS)
 
     def _drift(
@@ -339,11 +388,14 @@ class DayMonitor:
 
         categorical, numerical = columns
         result = reports.drift_report(
-            reference[categorical + numerical],
-            current[categorical + numerical],
+            at_most(reference[categorical + numerical], DRIFT_ROWS),
+            at_most(current[categorical + numerical], DRIFT_ROWS),
             categorical,
             numerical,
             self.settings.column_drift_score,
+            drift_share=self.settings.drift_share,
+            name=f"{name}_drift",
+            timestamp=self.timestamp,
         )
         self.drift[name] = DriftSummary(result.share, tuple(result.drifted))
         self.snapshots[f"{name}_drift"] = result.snapshot
@@ -379,24 +431,30 @@ class DayMonitor:
         workspace = reports.MonitoringWorkspace(self.state_dir / WORKSPACE_FOLDER, PACKAGE)
         saved = {}
         for name, snapshot in self.snapshots.items():
-            paths = reports.save_report(snapshot, folder, name, html=html)
-            saved[name] = str(paths[-1])
+            files = reports.save_report(snapshot, folder, name, html=html)
+            saved[name] = str(files.html or files.json)
             workspace.add(snapshot)
         return saved
+
+
+def at_most(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """``frame``, or a fixed random sample of ``rows`` of it: a drift score needs no more.
+
+    The sampling error of a Jensen-Shannon or normed Wasserstein distance at 10,000 rows is
+    around 0.01, a tenth of the drift threshold, and Evidently's time grows with the rows.
+    """
+    return frame if len(frame) <= rows else frame.sample(rows, random_state=0)
 
 
 def _quantile(values: pd.Series, q: float) -> float | None:
     return float(values.quantile(q)) if len(values) else None
 
 
-def feed_file_name(day: int) -> str:
-    """The file a day's upstream feed lands in (``traffic.py`` writes it)."""
-    return f"interactions-day{day:04d}.csv"
-
-
-def monitor_day(day: int, config: Config, last_day: bool = False) -> DayResult:
+def monitor_day(
+    day: int, config: Config, last_day: bool = False, data: DayData | None = None
+) -> DayResult:
     """Monitor one day, without Prefect (the flow below runs the same steps as tasks)."""
-    monitor = DayMonitor(day, config, config.tracking.state_dir)
+    monitor = DayMonitor(day, config, config.tracking.state_dir, data)
     for measure in MEASUREMENTS:
         getattr(monitor, measure)()
     return monitor.conclude(last_day)
@@ -407,7 +465,8 @@ MEASUREMENTS = (
     "measure_request_drift",
     "measure_prediction_drift",
     "measure_quality",
-    "measure_feed",
+    "measure_feed_quality",
+    "measure_feed_drift",
 )
 
 

@@ -78,20 +78,19 @@ class TrafficPlayer:
         self.http_share = http_share
         self.k = k
         self.client = client
-        self._profiles = world.users.set_index("user_id")[["country", "age_band", "signup_day"]]
         #: Feedback waiting for the day it is observed: observed_day -> frames of events.
         self._pending: dict[int, list[pd.DataFrame]] = defaultdict(list)
 
     def play_day(self, day: int) -> DayTraffic:
         """Serve the day's visitors, deliver the feedback observed today, land the feed."""
         started = time.perf_counter()
-        visitors = self.visitors(day)
+        visitors = day_visitors(self.world, day)
         sent = visitors[self._sampled(day, len(visitors))]
         served, failed, fallback = self._ask(sent)
         if not served.empty:
             self._remember_feedback(day, served)
         delivered = self._deliver(day)
-        feed_path = self.land_feed(day)
+        feed_path = land_feed(self.world, day, self.state_dir)
         return DayTraffic(
             day=day,
             visitors=len(visitors),
@@ -104,12 +103,6 @@ class TrafficPlayer:
             feed_path=feed_path,
             seconds=time.perf_counter() - started,
         )
-
-    def visitors(self, day: int) -> pd.DataFrame:
-        """The day's visitors with the context their requests carry."""
-        requests = self.world.requests(day).join(self._profiles, on="user_id")
-        requests["account_age_days"] = day - requests.pop("signup_day")
-        return requests
 
     def _sampled(self, day: int, n: int) -> np.ndarray:
         """Which of ``n`` visitors are sent, the same ones for the same seed, day and share."""
@@ -183,15 +176,6 @@ class TrafficPlayer:
             response.raise_for_status()
         return len(events)
 
-    def land_feed(self, day: int) -> Path:
-        """Write the day's upstream interactions where the next training would find them."""
-        path = self.state_dir / FEED_FOLDER / f"interactions-day{day:04d}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        feed = self.world.interactions(day)
-        return save_atomically(
-            path, lambda target: feed.to_csv(target, index=False, float_format="%.10g")
-        )
-
     def true_quality(self, day: int, served: pd.DataFrame) -> float | None:
         """NDCG@k of the served lists against the world's best lists that day (1.0 = oracle)."""
         if served.empty:
@@ -201,3 +185,25 @@ class TrafficPlayer:
         catalogue = len(self.world.available_items(day))
         metrics = evaluate_ranking(served, best[["user_id", "item_id"]], self.k, catalogue)
         return metrics[f"ndcg_at_{self.k}"]
+
+
+def day_visitors(world: World, day: int) -> pd.DataFrame:
+    """The day's visitors with the context their requests carry."""
+    profiles = world.users.set_index("user_id")[["country", "age_band", "signup_day"]]
+    requests = world.requests(day).join(profiles, on="user_id")
+    requests["account_age_days"] = day - requests.pop("signup_day")
+    return requests
+
+
+def land_feed(world: World, day: int, state_dir: Path) -> Path:
+    """Write the day's upstream interactions where the next training would find them."""
+    path = state_dir / FEED_FOLDER / feed_file_name(day)
+    feed = world.interactions(day)
+    return save_atomically(
+        path, lambda target: feed.to_csv(target, index=False, float_format="%.10g")
+    )
+
+
+def feed_file_name(day: int) -> str:
+    """The file a day's feed lands in; the monitoring reads it from there."""
+    return f"interactions-day{day:04d}.csv"
