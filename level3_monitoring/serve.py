@@ -1,8 +1,15 @@
-"""Level 2's serving API: the registry's champion model behind a small, strict HTTP API.
+"""Level 3's serving API: the registry's champion behind a small, strict HTTP API that logs.
 
-    python -m level3_monitoring.serve [--config level3_monitoring/config.toml] [--set serving.port=8001]
+    python -m level3_monitoring.serve [--config FILE] [--set serving.port=8001]
 
     GET /recommend?user_id=42&k=10   ranked items with scores (the popular items for a new user)
+        [&device=&country=&age_band=&account_age_days=]
+                                     and a request_id; the optional context is logged, not used
+                                     by the model. Header ``X-Simulated-Time: <unix seconds>``
+                                     sets the time the request is logged at (the simulation's
+                                     clock); without it, the wall clock
+    POST /feedback                   {"events": [{"request_id", "item_id", "event", "timestamp"}]}:
+                                     clicks and purchases on served items, all stored or none
     GET /health                      200 while a model answers; "degraded" and why, when it is
                                      not the registry's champion or the registry is unreachable
     GET /model                       the version served: run, training time, source
@@ -14,15 +21,24 @@ It loads ``models:/<registry.model_name>@champion`` from the MLflow registry (th
 store unless ``MLFLOW_TRACKING_URI`` says otherwise) and checks the alias every
 ``serving.refresh_seconds``: a promotion reaches the service without a restart (``champion.py``).
 
+Every ``/recommend`` answer is written to the prediction log (``prediction_log.py``,
+``<tracking.state_dir>/predictions.db``) before it is sent: an answer the client received is in
+the log, even if the service is killed the next moment. An answer that cannot be logged is not
+sent (503): a recommendation nobody can monitor is not served. Refused requests (status >= 400)
+are logged as error rows, for the error rate. Every ``/recommend`` answer, errors included,
+carries its id in the ``X-Request-ID`` header. ``serving.log_predictions = false`` turns the log
+off (to measure what it costs); ``/feedback`` then answers 503.
+
 Every error is JSON, ``{"error": "<code>", "message": "<sentence>", "problems": [...]}``, with
-one problem per bad query parameter (unknown, repeated, malformed or out of range). A query of
-more than ``MAX_QUERY_PARAMETERS`` parameters (422) or ``MAX_QUERY_BYTES`` bytes (414) is refused
-before it is parsed: a hostile query costs no more than a normal one.
+one problem per bad query parameter or body field (unknown, repeated, malformed or out of range;
+the first ``MAX_PROBLEMS`` of them). A query of more than ``MAX_QUERY_PARAMETERS`` parameters
+(422) or ``MAX_QUERY_BYTES`` bytes (414), or a body of more than ``MAX_BODY_BYTES`` (413), is
+refused before it is parsed: a hostile request costs no more than a normal one.
 
 SIGTERM or SIGINT (Ctrl-C) stops it gracefully: requests in flight are answered, then it exits 0.
-It exits 1 when no champion can be loaded at start (registry unreachable, no champion, model
-unusable: one line on stderr says which), 2 for a bad configuration, 3 when the address cannot be
-bound (uvicorn's message says why).
+It exits 1 when it cannot serve at start (the prediction log cannot be opened, or no champion can
+be loaded: registry unreachable, no champion, model unusable; one line on stderr says which), 2
+for a bad configuration, 3 when the address cannot be bound (uvicorn's message says why).
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at run
@@ -35,22 +51,36 @@ import re
 import signal
 import sys
 import time
+import uuid
 from collections import Counter
 from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from data.schema import LATEST_TIMESTAMP
 
 from . import PACKAGE
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
+from .prediction_log import (
+    FeedbackEvent,
+    FeedbackRefusedError,
+    LoggedRequest,
+    PredictionLog,
+    PredictionLogError,
+    log_path,
+)
 from .runtime import use_local_state
 
 if TYPE_CHECKING:
@@ -65,16 +95,33 @@ access_log = logging.getLogger(f"{PACKAGE}.serve.access")
 #: Ids are stored as 64-bit integers; a larger one cannot be a user of any model.
 MAX_ID = 2**63 - 1
 DEFAULT_K = 10
-#: The endpoints take at most two parameters; a query beyond these limits is refused unread, so
+#: The endpoints take at most six parameters; a query beyond these limits is refused unread, so
 #: its cost is one pass over its bytes (thousands of parameters once took seconds and megabytes).
 MAX_QUERY_PARAMETERS = 16
 MAX_QUERY_BYTES = 8192
+#: A POST body is read up to this and refused beyond it (413): room for ``MAX_FEEDBACK_EVENTS``
+#: events, even pretty-printed (10,000 take about 1 MB compact, 2 MB indented by four).
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_FEEDBACK_EVENTS = 10_000
+#: The longest context value (device, country, age band) a request may carry.
+MAX_CONTEXT_LENGTH = 32
 #: The longest parameter name or value an error repeats back.
 MAX_ECHO = 100
+#: Problems listed in one error answer; the message says how many more there were.
+MAX_PROBLEMS = 20
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DECIMAL_INTEGER = re.compile(r"-?[0-9]+")
 #: Error codes of the JSON error body; other statuses use their HTTP phrase ("not_found").
-ERROR_CODES = {414: "uri_too_long", 422: "invalid_request", 500: "internal_error"}
+ERROR_CODES = {
+    413: "content_too_large",
+    414: "uri_too_long",
+    422: "invalid_request",
+    500: "internal_error",
+}
+REQUEST_ID_HEADER = b"x-request-id"
+SIMULATED_TIME_HEADER = b"x-simulated-time"
+#: The methods a ``405`` lists as allowed, in this order (HEAD wherever GET is: ``HeadAsGet``).
+METHOD_ORDER = ("GET", "HEAD", "POST")
 #: MLflow's HTTP defaults retry for about 4 minutes with a 120 s timeout per request. A service
 #: should say quickly at start that its registry is unreachable, and its polls must not pile up.
 #: Only defaults: the environment wins.
@@ -99,11 +146,46 @@ class Item(BaseModel):
 class Recommendations(BaseModel):
     """The answer of ``/recommend``: the user's items and the version that ranked them."""
 
+    request_id: str = Field(
+        description="this answer's id in the prediction log; send it back with the feedback"
+    )
     user_id: int
     k: int = Field(description="items asked for; fewer come back if the catalogue is smaller")
     model_version: str
     fallback: bool = Field(description="true when the model does not know the user")
     items: list[Item]
+
+
+class ReportedEvent(BaseModel):
+    """A click or purchase on an item a ``/recommend`` answer served."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    request_id: str = Field(
+        pattern="^[0-9a-f]{32}$", description="the request_id of the answer that served the item"
+    )
+    item_id: int = Field(ge=0, le=MAX_ID)
+    event: Literal["click", "purchase"]
+    timestamp: int = Field(ge=0, le=LATEST_TIMESTAMP, description="when it happened, Unix seconds")
+
+
+class FeedbackBatch(BaseModel):
+    """The body of ``POST /feedback``: stored all together, or (any event refused) not at all."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    events: list[ReportedEvent] = Field(max_length=MAX_FEEDBACK_EVENTS)
+
+
+class FeedbackReceipt(BaseModel):
+    """What a feedback batch did with its events.
+
+    A repeat counts as a duplicate; a deeper one (a purchase after a click on the same item)
+    still replaces the event stored.
+    """
+
+    accepted: int = Field(description="events stored as new")
+    duplicates: int = Field(description="events about an item whose feedback was already there")
 
 
 class Health(BaseModel):
@@ -174,6 +256,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     414: {"model": ErrorBody, "description": f"query string longer than {MAX_QUERY_BYTES} bytes"},
     422: {"model": ErrorBody, "description": "invalid query parameters"},
 }
+RECOMMEND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    503: {"model": ErrorBody, "description": "the answer cannot be written to the prediction log"},
+}
+FEEDBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    413: {"model": ErrorBody, "description": f"body larger than {MAX_BODY_BYTES} bytes"},
+    422: {
+        "model": ErrorBody,
+        "description": "an invalid body, or events about requests or items not served",
+    },
+    503: {"model": ErrorBody, "description": "the prediction log is off, or cannot be written"},
+}
 
 
 # ---- request validation ---------------------------------------------------------------------
@@ -230,23 +325,35 @@ def check_parameters(request: Request) -> None:
 # ---- the application ------------------------------------------------------------------------
 
 
-def create_app(holder: "ChampionHolder", max_k: int = 100) -> FastAPI:
-    """The API around ``holder``'s current champion. ``max_k`` bounds ``k`` (and the work)."""
+def create_app(
+    holder: "ChampionHolder", max_k: int = 100, prediction_log: PredictionLog | None = None
+) -> FastAPI:
+    """The API around ``holder``'s current champion. ``max_k`` bounds ``k`` (and the work).
+
+    Answers and feedback go to ``prediction_log``; without one, nothing is logged.
+    """
     app = FastAPIOffline(  # FastAPI with Swagger UI's files served from the package, no CDN
         title="Recommender",
-        summary="Level 2: the registry's champion recommender, following the alias.",
-        version="2",
+        summary="Level 3: the registry's champion recommender, following the alias; every "
+        "answer and its feedback logged.",
+        version="3",
     )
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(FeedbackRefusedError, feedback_refused)
+    app.add_exception_handler(PredictionLogError, log_unavailable)
+    app.add_middleware(BodyLimit)
     app.add_middleware(QueryLimits)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(AccessLog)  # the last added runs first: it sees every request
+    app.add_middleware(AccessLog)
+    # The last added runs first: it sees every /recommend answer, the refusals above included.
+    app.add_middleware(RequestRecords, prediction_log=prediction_log)
     default_k = min(DEFAULT_K, max_k)
 
-    @app.get("/recommend", responses=ERROR_RESPONSES)
+    @app.get("/recommend", responses=RECOMMEND_RESPONSES)
     def recommend(
         request: Request,
+        *,
         user_id: Annotated[
             int,
             Query(ge=0, le=MAX_ID, description="the user to rank for"),
@@ -257,17 +364,79 @@ def create_app(holder: "ChampionHolder", max_k: int = 100) -> FastAPI:
             Query(ge=1, le=max_k, description="how many items"),
             PLAIN_INTEGER,
         ] = default_k,
+        device: Annotated[str | None, context_query("the client's device")] = None,
+        country: Annotated[str | None, context_query("the user's country")] = None,
+        age_band: Annotated[str | None, context_query("the user's age band")] = None,
+        account_age_days: Annotated[
+            int | None,
+            Query(ge=0, le=MAX_ID, description="days since the user signed up (logged only)"),
+            PLAIN_INTEGER,
+        ] = None,
+        simulated_time: Annotated[
+            int | None,
+            Header(
+                alias="X-Simulated-Time",
+                ge=0,
+                le=LATEST_TIMESTAMP,
+                description="the time to log the request at, Unix seconds (default: now)",
+            ),
+            PLAIN_INTEGER,
+        ] = None,
     ) -> Recommendations:
-        """The user's top-k unseen items; the most popular ones for a user the model lacks."""
+        """The user's top-k unseen items; the most popular ones for a user the model lacks.
+
+        The answer is in the prediction log before it is sent; its ``request_id`` names it there.
+        """
         check_parameters(request)
         champion = holder.current  # one read: a swap during this request does not affect it
-        return Recommendations(
+        answer = Recommendations(
+            request_id=request.state.request_id,
             user_id=user_id,
             k=k,
             model_version=champion.version,
             fallback=not champion.knows(user_id),
             items=to_items(champion.recommend(user_id, k)),
         )
+        if prediction_log is not None:
+            logged = LoggedRequest(
+                request_id=answer.request_id,
+                timestamp=int(time.time()) if simulated_time is None else simulated_time,
+                status=200,
+                latency_ms=(time.perf_counter() - request.state.started) * 1000,
+                user_id=user_id,
+                k=k,
+                device=device,
+                country=country,
+                age_band=age_band,
+                account_age_days=account_age_days,
+                model_version=answer.model_version,
+                fallback=answer.fallback,
+            )
+            items = [(item.rank, item.item_id, item.score) for item in answer.items]
+            prediction_log.record_answer(logged, items)
+        return answer
+
+    @app.post("/feedback", responses=FEEDBACK_RESPONSES)
+    def feedback(request: Request, batch: FeedbackBatch) -> FeedbackReceipt:
+        """Clicks and purchases on served items, joined to their requests in the prediction log.
+
+        All events are stored, or none: an event about a request that is not in the log, or an
+        item that request was not served, refuses the batch (422, naming each such event).
+        """
+        check_parameters(request)
+        if prediction_log is None:
+            raise HTTPException(
+                503,
+                "this service does not log predictions (serving.log_predictions is false), "
+                "so it cannot take feedback",
+            )
+        result = prediction_log.record_feedback(
+            [
+                FeedbackEvent(event.request_id, event.item_id, event.event, event.timestamp)
+                for event in batch.events
+            ]
+        )
+        return FeedbackReceipt(accepted=result.accepted, duplicates=result.duplicates)
 
     @app.get("/health", responses=ERROR_RESPONSES)
     def health(request: Request) -> Health:
@@ -310,6 +479,15 @@ def create_app(holder: "ChampionHolder", max_k: int = 100) -> FastAPI:
     return app
 
 
+def context_query(description: str) -> Any:
+    """A context parameter of ``/recommend``: a short string, logged for monitoring only."""
+    return Query(
+        min_length=1,
+        max_length=MAX_CONTEXT_LENGTH,
+        description=f"{description} (logged for monitoring, not used by the model)",
+    )
+
+
 def to_items(frame: "pd.DataFrame") -> list[Item]:
     """The recommender's item_id/rank/score rows as response items (plain Python numbers)."""
     columns = (frame[name].tolist() for name in ("item_id", "rank", "score"))
@@ -328,6 +506,14 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status)
 
 
+def problems_response(problems: list[Problem], total: int) -> JSONResponse:
+    """422 listing ``problems``, the first ``MAX_PROBLEMS`` of ``total``; the message says more."""
+    message = "; ".join(f"{problem.parameter}: {problem.message}" for problem in problems)
+    if total > len(problems):
+        message += f" (and {total - len(problems)} more problems)"
+    return error_response(422, message, problems)
+
+
 async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     """422 naming every bad parameter, instead of FastAPI's nested ``detail`` list.
 
@@ -338,16 +524,45 @@ async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     found = list(error.errors())
     if not isinstance(error, StrayParameterError):
         found = [*parameter_problems(request), *found]
+    problems = [as_problem(problem) for problem in found[:MAX_PROBLEMS]]
+    return problems_response(problems, len(found))
+
+
+def as_problem(found: dict[str, Any]) -> Problem:
+    """One of FastAPI's validation errors as a problem: the parameter or body field, and what.
+
+    A body that is not JSON gets a sentence saying what to send instead of pydantic's.
+    """
+    where, *path = found["loc"]
+    parameter, message, sent = ".".join(str(part) for part in path) or where, found["msg"], None
+    if found["type"] == "json_invalid":
+        parameter = "body"
+        message = f"not valid JSON at character {path[0]}: {found['ctx']['error']}"
+    elif where == "body" and not path and not isinstance(found.get("input"), (dict, list)):
+        message = "expected a JSON object, sent with Content-Type: application/json"
+    if isinstance(found.get("input"), bytes):
+        sent = found["input"].decode("utf-8", "replace")
+    elif found.get("input") is not None and found["type"] != "json_invalid":
+        sent = str(found["input"])
+    return Problem(parameter=clip(parameter), message=message, input=sent and clip(sent))
+
+
+async def feedback_refused(_request: Request, error: Exception) -> JSONResponse:
+    """422 naming each event about a request the log lacks or an item it did not serve."""
+    assert isinstance(error, FeedbackRefusedError)
     problems = [
-        Problem(
-            parameter=clip(".".join(str(part) for part in problem["loc"][1:]) or "request"),
-            message=problem["msg"],
-            input=None if problem.get("input") is None else clip(str(problem["input"])),
-        )
-        for problem in found
+        Problem(parameter=problem.location, message=problem.message, input=clip(problem.value))
+        for problem in error.problems[:MAX_PROBLEMS]
     ]
-    message = "; ".join(f"{problem.parameter}: {problem.message}" for problem in problems)
-    return error_response(422, message, problems)
+    return problems_response(problems, len(error.problems))
+
+
+async def log_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """503 when the prediction log cannot be written: the answer is withheld, not sent unlogged."""
+    log.error("%s %s: %s", request.method, request.url.path, error)
+    return error_response(
+        503, f"the prediction log cannot be written, so nothing is answered: {error}"
+    )
 
 
 def clip(text: str) -> str:
@@ -361,13 +576,29 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
     message = str(error.detail)
     headers = dict(error.headers or {})
     if error.status_code == 404:
-        message = "no such endpoint; this API has GET /recommend, /health, /model and /docs"
+        message = (
+            "no such endpoint; this API has GET /recommend, /health, /model, /docs and "
+            "POST /feedback"
+        )
     elif error.status_code == 405:
-        message = f"method {request.method} not allowed here; use GET or HEAD"
-        headers["Allow"] = "GET, HEAD"  # every route is a GET, and HeadAsGet answers HEAD
+        allowed = allowed_methods(request)
+        message = f"method {request.method} not allowed here; use {' or '.join(allowed)}"
+        headers["Allow"] = ", ".join(allowed)
     response = error_response(error.status_code, message)
     response.headers.update(headers)
     return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the routes of this path take, HEAD wherever GET is (``HeadAsGet``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return [method for method in METHOD_ORDER if method in methods]
 
 
 def query_refusal(query: bytes) -> JSONResponse | None:
@@ -398,6 +629,147 @@ class QueryLimits:
             await self.app(scope, receive, send)
         else:
             await refusal(scope, receive, send)
+
+
+class BodyLimit:
+    """Reads a POST body up to ``MAX_BODY_BYTES`` before the application sees it; 413 beyond.
+
+    A declared ``content-length`` over the limit is refused before a byte is read; a body sent
+    in chunks is refused as soon as it passes the limit. Either way the rest is never read.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the application the whole body at once, or answer 413; pass other requests on."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await body_refusal(f"a body of {int(declared)} bytes")(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nobody to answer
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY_BYTES:
+                await body_refusal(f"a body of more than {MAX_BODY_BYTES} bytes")(
+                    scope, receive, send
+                )
+                return
+            if not message.get("more_body", False):
+                break
+        whole: Message | None = {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        async def replay() -> Message:
+            nonlocal whole
+            if whole is None:
+                return await receive()
+            message, whole = whole, None
+            return message
+
+        await self.app(scope, replay, send)
+
+
+def body_refusal(what: str) -> JSONResponse:
+    """The answer to a body over the limit: 413 saying the limit."""
+    return error_response(413, f"{what}; this API reads at most {MAX_BODY_BYTES} bytes")
+
+
+class RequestRecords:
+    """Gives every ``/recommend`` request its id and start time; logs those refused with an error.
+
+    The endpoint logs an answer itself, before returning it, with the id and the latency from
+    here. An answer with an error status (a refused query, an unknown method, an internal error)
+    is logged here as an error row, before it is sent, with the parameters that could be read.
+    Every ``/recommend`` answer carries its id in the ``X-Request-ID`` header.
+    """
+
+    def __init__(self, app: ASGIApp, prediction_log: PredictionLog | None) -> None:
+        self.app = app
+        self.prediction_log = prediction_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with its id; log and label the answer on its way out."""
+        if scope["type"] != "http" or scope["path"] != "/recommend":
+            await self.app(scope, receive, send)
+            return
+        started, request_id = time.perf_counter(), uuid.uuid4().hex
+        scope.setdefault("state", {}).update(request_id=request_id, started=started)
+
+        async def labelled_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if message["status"] >= 400 and self.prediction_log is not None:
+                    latency = (time.perf_counter() - started) * 1000
+                    refused = refused_request(scope, request_id, message["status"], latency)
+                    await self._record_error(refused)
+                headers = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, labelled_send)
+
+    async def _record_error(self, refused: LoggedRequest) -> None:
+        """Write the error row off the event loop; a failure to is logged, and the error sent."""
+        assert self.prediction_log is not None
+        try:
+            await run_in_threadpool(self.prediction_log.record_error, refused)
+        except PredictionLogError as error:
+            log.error("cannot log the refused request %s: %s", refused.request_id, error)
+
+
+def refused_request(scope: Scope, request_id: str, status: int, latency_ms: float) -> LoggedRequest:
+    """The error row of a refused ``/recommend``: the parameters that can be read, as sent.
+
+    Whole numbers count when they are plain decimal integers of 64 bits, context values when
+    they are at most ``MAX_CONTEXT_LENGTH`` characters; a query over the limits is not read.
+    """
+    query = scope.get("query_string", b"")
+    values: dict[str, str] = {}
+    if len(query) <= MAX_QUERY_BYTES:
+        try:
+            values = dict(
+                parse_qsl(
+                    query.decode("latin-1"),
+                    keep_blank_values=True,
+                    max_num_fields=MAX_QUERY_PARAMETERS,
+                )
+            )
+        except ValueError:  # more parameters than the limit
+            values = {}
+    clock = dict(scope["headers"]).get(SIMULATED_TIME_HEADER, b"").decode("latin-1")
+    timestamp = whole_number(clock)
+    if timestamp is None or not 0 <= timestamp <= LATEST_TIMESTAMP:
+        timestamp = int(time.time())
+    return LoggedRequest(
+        request_id=request_id,
+        timestamp=timestamp,
+        status=status,
+        latency_ms=latency_ms,
+        user_id=whole_number(values.get("user_id")),
+        k=whole_number(values.get("k")),
+        device=short_text(values.get("device")),
+        country=short_text(values.get("country")),
+        age_band=short_text(values.get("age_band")),
+        account_age_days=whole_number(values.get("account_age_days")),
+    )
+
+
+def whole_number(text: str | None) -> int | None:
+    """``text`` as a 64-bit integer if it is written as a plain decimal one, else None."""
+    if text is None or len(text) > 20 or not DECIMAL_INTEGER.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -MAX_ID - 1 <= value <= MAX_ID else None
+
+
+def short_text(text: str | None) -> str | None:
+    """``text`` if it is a context value of an allowed length, else None."""
+    return text if text and len(text) <= MAX_CONTEXT_LENGTH else None
 
 
 class HeadAsGet:
@@ -502,7 +874,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(config: Config) -> int:
-    """Load the champion, then answer requests and follow the alias until stopped."""
+    """Open the prediction log, load the champion, then answer and follow the alias till stopped."""
+    settings = config.serving
+    if not settings.log_predictions:
+        log.info("not logging predictions (serving.log_predictions is false)")
+        return serve_with_log(config, None)
+    try:
+        prediction_log = PredictionLog.open(log_path(config.tracking.state_dir))
+    except PredictionLogError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    log.info("logging predictions to %s", prediction_log.path)
+    with prediction_log:
+        return serve_with_log(config, prediction_log)
+
+
+def serve_with_log(config: Config, prediction_log: PredictionLog | None) -> int:
+    """Load the champion, then answer requests, logging them to ``prediction_log`` if given."""
     import uvicorn
 
     from .champion import ChampionHolder, ChampionUnavailableError  # imports MLflow: env first
@@ -518,7 +906,7 @@ def serve(config: Config) -> int:
     settings = config.serving
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(holder, settings.max_k),
+            create_app(holder, settings.max_k, prediction_log),
             host=settings.host,
             port=settings.port,
             log_config=None,  # our logging format; uvicorn's own lines propagate to it
