@@ -7,8 +7,12 @@ other's champions.
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -30,7 +34,7 @@ from level3_monitoring.tracking import log_datasets, log_model
 @pytest.fixture
 def config_path(test_config) -> Path:
     """The level's config file on the tiny world, with state in a temporary folder."""
-    return test_config(DEFAULT_CONFIG, "level2-release-tests")
+    return test_config(DEFAULT_CONFIG, "level3-release-tests")
 
 
 @pytest.fixture
@@ -104,3 +108,39 @@ class Candidates:
 @pytest.fixture
 def candidates(config: Config) -> Candidates:
     return Candidates(config)
+
+
+# ---- a webhook receiver for the alerts -----------------------------------------------------
+
+
+@dataclass
+class Webhook:
+    """A local webhook receiver: its URL, and the JSON bodies POSTed to it, in order."""
+
+    url: str
+    received: list[dict[str, Any]]
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A webhook on a free port of 127.0.0.1 that keeps what it is sent and answers 204."""
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:  # quiet: no line on stderr per request
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Webhook(f"http://127.0.0.1:{server.server_address[1]}/alerts", received)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -98,44 +93,15 @@ def test_an_incident_is_announced_once_while_it_lasts_and_again_after_it_ended()
     assert [a.day for a in incidents.announce(101, [drift, quality])] == [101]
 
 
-class Receiver(BaseHTTPRequestHandler):
-    """A webhook that keeps what it is sent."""
-
-    received: ClassVar[list[dict]] = []
-
-    def do_POST(self) -> None:
-        """Keep the JSON body; answer 204."""
-        length = int(self.headers["Content-Length"])
-        Receiver.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        """Quiet: no line on stderr per request."""
-
-
-@pytest.fixture
-def webhook() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    Receiver.received = []
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_alerts_are_logged_printed_and_posted_to_the_webhook(tmp_path: Path, webhook: str, capsys):
+def test_alerts_are_logged_printed_and_posted_to_the_webhook(tmp_path: Path, webhook, capsys):
     found = Finding("data_quality", "feed_contract_problems", 3, 0, "broken feed", "r.json")
     alert = Incidents().announce(97, [found])[0]
-    log = AlertLog(tmp_path, webhook)
+    log = AlertLog(tmp_path, webhook.url)
 
     log.append([alert])
 
     assert log.read() == [alert.as_dict()]
-    assert Receiver.received == [alert.as_dict()]
+    assert webhook.received == [alert.as_dict()]
     assert "ALERT day 97 [data_quality] broken feed" in capsys.readouterr().out
     expected = {"day", "kind", "metric", "value", "threshold", "message", "report"}
     assert set(log.read()[0]) == expected
