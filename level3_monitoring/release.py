@@ -3,6 +3,8 @@
 Each function reads what it needs from MLflow and the dataset, so it can run in a fresh process
 (a CI step). Nothing here moves the ``champion`` alias except :func:`promote_candidate`, and only
 after the gate passed: a failed stage anywhere leaves the registry's champion as it was.
+Each registered version gets its model card, rewritten on promotion (``model_card.py``); a card
+that cannot be written is a warning, never a reason to undo a release.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .evaluation import Split, split_by_time
 from .gate import GateReport, run_gate
 from .integrity import DIGEST_TAG, ModelIntegrityError, first_line, load_verified, run_digest
 from .model import Recommender
+from .model_card import record_version_card
 from .registry import CHAMPION, ModelVersion, promote, register, version_with_alias
 from .stages import StageError
 from .tracking import code_version, save_atomically
@@ -186,6 +189,7 @@ def register_candidate(config: Config, candidate: dict[str, Any]) -> str:
         f"Registered {version.name} version {version.version} (alias 'challenger'), "
         f"gate {candidate['gate']}."
     )
+    record_version_card(version.name, version.version)
     return version.version
 
 
@@ -215,4 +219,5 @@ def promote_candidate(config: Config, candidate: dict[str, Any]) -> int:
     previous = promote(challenger, reason)
     before = f"version {previous.version}" if previous else "no champion"
     print(f"Promoted {name} version {challenger.version} to champion (was {before}).")
+    record_version_card(name, challenger.version)
     return 0
