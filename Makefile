@@ -16,7 +16,7 @@ FROM ?= level0_manual
 TO   ?= level1_pipeline
 
 .PHONY: demo level0 level1 level1-schedule level2 serve serve-stop level3 explain ui-evidently \
-	ui-mlflow bench-serve diff template
+	ui-mlflow bench bench-serve bench-detection diff template
 
 demo: $(ENV) ## From a fresh clone: set up, generate data, run every level in turn
 	@for level in $(LEVELS); do \
@@ -42,6 +42,9 @@ ui-mlflow: ## The MLflow UI on a level's runs (UI_LEVEL=level1_pipeline, UI_PORT
 bench-serve: $(ENV) ## Benchmark: load test of level 2's serving API, steady and during a model swap
 	$(call in_level,level2_cicd,level2)
 	$(RUN) -m benchmarks.serve_load; status=$$?; $(RUN) -m level2_cicd.stages stop; exit $$status
+
+bench-detection: $(ENV) ## Benchmark: level 3's alerts on every scenario for seeds 42, 1 and 2 (its acceptance)
+	$(RUN) -m benchmarks.detection
 
 diff: ## What a step up costs: the code diff between two levels (FROM, TO)
 	@diff -ru --exclude=__pycache__ --exclude=README.md $(FROM) $(TO) || true

@@ -85,7 +85,7 @@ class TrafficPlayer:
         """Serve the day's visitors, deliver the feedback observed today, land the feed."""
         started = time.perf_counter()
         visitors = day_visitors(self.world, day)
-        sent = visitors[self._sampled(day, len(visitors))]
+        sent = visitors[sent_share(self.world, day, len(visitors), self.http_share)]
         served, failed, fallback = self._ask(sent)
         if not served.empty:
             self._remember_feedback(day, served)
@@ -103,13 +103,6 @@ class TrafficPlayer:
             feed_path=feed_path,
             seconds=time.perf_counter() - started,
         )
-
-    def _sampled(self, day: int, n: int) -> np.ndarray:
-        """Which of ``n`` visitors are sent, the same ones for the same seed, day and share."""
-        if self.http_share >= 1.0:
-            return np.ones(n, dtype=bool)
-        rng = np.random.default_rng([self.world.config.seed, day, 0x5EED])
-        return rng.random(n) < self.http_share
 
     def _ask(self, visitors: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
         """Ask the service for each visitor's list, in arrival order; the served items."""
@@ -185,6 +178,14 @@ class TrafficPlayer:
         catalogue = len(self.world.available_items(day))
         metrics = evaluate_ranking(served, best[["user_id", "item_id"]], self.k, catalogue)
         return metrics[f"ndcg_at_{self.k}"]
+
+
+def sent_share(world: World, day: int, n: int, http_share: float) -> np.ndarray:
+    """Which of the day's ``n`` visitors are sent: the same for the same seed, day and share."""
+    if http_share >= 1.0:
+        return np.ones(n, dtype=bool)
+    rng = np.random.default_rng([world.config.seed, day, 0x5EED])
+    return rng.random(n) < http_share
 
 
 def day_visitors(world: World, day: int) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from level3_monitoring.monitoring import (
     Reference,
     build_reference,
 )
-from level3_monitoring.traffic import day_visitors, land_feed
+from level3_monitoring.traffic import day_visitors, land_feed, sent_share
 
 VERSION = "1"
 
@@ -72,17 +72,23 @@ class OfflineProduction:
     world: World
     champion: Champion
     state_dir: Path
+    http_share: float = 1.0
     served: dict[int, pd.DataFrame] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, champion: Champion, folder: Path, scenario: str) -> OfflineProduction:
-        """A fresh state folder with the champion's reference, for ``scenario``'s world."""
+    def start(
+        cls, champion: Champion, folder: Path, scenario: str, http_share: float = 1.0
+    ) -> OfflineProduction:
+        """A fresh state folder with the champion's reference, for ``scenario``'s world.
+
+        ``http_share`` of each day's visitors are served, the same ones ``make level3`` sends.
+        """
         meta = json.loads((champion.config.data.path / "world.json").read_text())
         world = World.from_metadata({**meta, "scenario": scenario})
         state = folder / scenario
         shutil.rmtree(state, ignore_errors=True)
         champion.reference.save(state / MONITORING_FOLDER / REFERENCE_FOLDER)
-        return cls(world, champion, state)
+        return cls(world, champion, state, http_share)
 
     @property
     def config(self) -> Config:
@@ -98,6 +104,7 @@ class OfflineProduction:
     def day_data(self, day: int) -> DayData:
         """What the service would have logged on ``day``, and its feed file landed."""
         visitors = day_visitors(self.world, day)
+        visitors = visitors[sent_share(self.world, day, len(visitors), self.http_share)]
         lists = self.champion.model.recommend(visitors["user_id"].to_numpy(), k=10)
         lists["request_id"] = [f"{day}-{user}" for user in lists["user_id"]]
         lists["day"] = day
