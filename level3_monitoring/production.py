@@ -210,7 +210,14 @@ def write_outputs(
         f"Level 3 on {meta['scenario']} (seed {meta['seed']}, "
         f"switch on day {summary['switch_day']})"
     )
-    draw_timeline(frame, summary["switch_day"], alerts, state / TIMELINE_PNG, title)
+    draw_timeline(
+        frame,
+        summary["switch_day"],
+        alerts,
+        state / TIMELINE_PNG,
+        title,
+        drift_share=config.monitoring.drift_share,
+    )
     print_table(frame, summary["switch_day"])
     print(
         f"\n{len(alerts)} alert(s) in {seconds:.0f} s. "

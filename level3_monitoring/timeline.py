@@ -129,12 +129,20 @@ def draw_timeline(
     alerts: list[dict[str, Any]],
     path: Path,
     title: str,
+    *,
+    drift_share: float | None = None,
 ) -> Path:
-    """Quality (true and seen) and drift over the days, the switch and the alerts marked."""
+    """Quality (true and seen) and drift over the days, the switch and the alerts marked.
+
+    Each alert is a band on its day in the drift panel, coloured by kind (several on one day
+    share it); ``drift_share``, when given, is drawn as the line a drift alert crosses.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     figure, (quality, drift) = plt.subplots(
         2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 2), layout="constrained"
@@ -158,7 +166,7 @@ def draw_timeline(
     quality.set_ylim(0, 1.05)
     clicks = quality.twinx()
     clicks.plot(
-        days, frame["ctr"], "--", color="tab:green", label="click-through (feedback so far)"
+        days, frame["ctr"], "--", color="tab:green", label="click-through (same-day feedback)"
     )
     clicks.set_ylabel("clicks per list")
     clicks.set_ylim(0, max(0.05, float(pd.to_numeric(frame["ctr"]).max() or 0) * 1.4))
@@ -170,23 +178,45 @@ def draw_timeline(
         drift.plot(
             days, frame[f"{name}_drift_share"], "-o", color=colour, label=f"{name} drift share"
         )
+    if drift_share is not None:
+        drift.axhline(drift_share, color="gray", linestyle="--", linewidth=1, label="drift alert")
     drift.set_ylabel("share of columns drifted")
     drift.set_ylim(-0.02, 1.02)
     drift.set_xlabel("day")
+    drift.set_xlim(days.min() - 0.5, days.max() + 0.5)
+    drift.xaxis.set_major_locator(MaxNLocator(integer=True))
     for axis in (quality, drift):
         axis.axvline(switch_day - 0.5, color="red", linestyle=":", linewidth=1.5)
         axis.grid(alpha=0.3)
-    quality.annotate("switch", (switch_day - 0.5, 1.0), color="red", ha="right", fontsize=9)
+    quality.annotate(
+        f"switch (day {switch_day})",
+        (switch_day - 0.5, 1.0),
+        xytext=(3, 0),
+        textcoords="offset points",
+        color="red",
+        fontsize=9,
+    )
+    kinds_by_day: dict[int, list[str]] = {}
     for alert in alerts:
-        colour = ALERT_COLOURS.get(alert["kind"], "black")
-        drift.axvline(alert["day"], color=colour, alpha=0.5, linewidth=6)
-        drift.annotate(
-            alert["kind"], (alert["day"], 0.95), rotation=90, va="top", ha="center", fontsize=8
-        )
+        kinds_by_day.setdefault(int(alert["day"]), []).append(alert["kind"])
+    for day, kinds in kinds_by_day.items():
+        width = 0.8 / len(kinds)
+        for index, kind in enumerate(kinds):
+            left = day - 0.4 + index * width
+            colour = ALERT_COLOURS.get(kind, "black")
+            drift.axvspan(left, left + width, color=colour, alpha=0.3, linewidth=0)
     lines = quality.get_legend_handles_labels()
     more = clicks.get_legend_handles_labels()
     quality.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=8)
-    drift.legend(loc="upper left", fontsize=8)
+    raised = sorted({alert["kind"] for alert in alerts})
+    bands = [
+        Patch(color=ALERT_COLOURS.get(kind, "black"), alpha=0.3, label=f"alert: {kind}")
+        for kind in raised
+    ]
+    handles, labels = drift.get_legend_handles_labels()
+    drift.legend(
+        handles + bands, labels + [band.get_label() for band in bands], loc="upper left", fontsize=8
+    )
     quality.set_title(title)
     figure.savefig(path, dpi=110)
     plt.close(figure)
