@@ -107,6 +107,7 @@ class DayMeasurements:
     p99_latency_ms: float | None = None
     drift: dict[str, DriftSummary] = field(default_factory=dict)
     feed_problems: tuple[str, ...] = ()
+    new_item_share: float | None = None
     ctr: float | None = None
     baseline_ctr: float | None = None
     ctr_p_value: float | None = None
@@ -145,6 +146,18 @@ def findings(
                     reports.get(f"{name}_drift"),
                 )
             )
+    if day.new_item_share is not None and day.new_item_share > config.max_new_item_share:
+        found.append(
+            Finding(
+                "data_drift",
+                "new_item_share",
+                day.new_item_share,
+                config.max_new_item_share,
+                f"{day.new_item_share:.0%} of the feed's interactions are on items the champion "
+                f"was not trained on (more than {config.max_new_item_share:.0%})",
+                reports.get("feed_drift"),
+            )
+        )
     if (
         day.ctr is not None
         and day.baseline_ctr

@@ -104,6 +104,9 @@ class MonitoringConfig(Section):
     column_drift_score: float = Field(0.1, gt=0.0, le=1.0)
     #: Alert when this share of the compared columns drifted.
     drift_share: float = Field(0.25, gt=0.0, le=1.0)
+    #: Alert when more of the feed's interactions than this are on items the champion was not
+    #: trained on (it cannot recommend them).
+    max_new_item_share: float = Field(0.25, gt=0.0, le=1.0)
     #: The champion's first production days, whose click-through is what it is expected to keep.
     baseline_days: int = Field(3, ge=1)
     #: Alert when a day's click-through is significantly below this share of the baseline's,

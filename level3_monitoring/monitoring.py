@@ -60,7 +60,7 @@ DRIFT_ROWS = 10_000
 #: against the training data's interactions.
 REQUEST_COLUMNS = (["device", "country", "age_band"], ["account_age_days"])
 PREDICTION_COLUMNS = (["category", "price_band"], ["item_age_days", "popularity_decile", "score"])
-FEED_COLUMNS = (["device", "event", "item_status"], ["price"])
+FEED_COLUMNS = (["device", "event", "category"], ["price"])
 #: Upper edges of the price bands, in euros.
 PRICE_BANDS = (10, 25, 50, 100, 250)
 PRICE_BAND_NAMES = ("<10", "10-25", "25-50", "50-100", "100-250", "250+")
@@ -110,7 +110,7 @@ def build_reference(dataset: Dataset, reference_days: int) -> Reference:
     items = item_features(dataset.items, interactions)
     return Reference(
         requests=requests[[*REQUEST_COLUMNS[0], *REQUEST_COLUMNS[1]]].reset_index(drop=True),
-        feed=feed_features(recent, items)[[*FEED_COLUMNS[0], *FEED_COLUMNS[1]]],
+        feed=trained_items_only(feed_features(recent, items)),
         items=items,
     )
 
@@ -137,10 +137,24 @@ def item_features(items: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFra
 
 
 def feed_features(feed: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """The feed with ``item_status``: "known" for an item of the training data, else "new"."""
-    known = items.loc[items["trained"], "item_id"]
-    status = np.where(feed["item_id"].isin(known), "known", "new")
-    return feed.assign(item_status=status).reset_index(drop=True)
+    """The feed with each item's ``category`` and ``new_item``: not in the champion's training.
+
+    The champion cannot recommend a new item, and the stable world releases some every day, so
+    their share grows by itself; it is measured on its own (``new_item_share``), and the feed's
+    drift compares the interactions on trained items only (:meth:`DayMonitor.measure_feed_drift`).
+    """
+    trained = items.loc[items["trained"], "item_id"]
+    categories = items.set_index("item_id")["category"]
+    return feed.assign(
+        category=feed["item_id"].map(categories).fillna("new item"),
+        new_item=~feed["item_id"].isin(trained),
+    ).reset_index(drop=True)
+
+
+def trained_items_only(features: pd.DataFrame) -> pd.DataFrame:
+    """The feed drift's columns of the interactions on items the champion was trained on."""
+    kept = features[~features["new_item"]]
+    return kept[[*FEED_COLUMNS[0], *FEED_COLUMNS[1]]].reset_index(drop=True)
 
 
 def prediction_features(served: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
@@ -364,18 +378,31 @@ class DayMonitor:
         self.feed, problems = feed_problems(path, self.config.expectations)
         self.measured["feed_problems"] = tuple(problems)
         if self.feed is not None and len(self.feed):
-            summary = reports.feed_summary_report(self.feed, timestamp=self.timestamp)
+            summary = reports.feed_summary_report(
+                self.feed,
+                categorical=["device", "event"],
+                numerical=["price"],
+                timestamp=self.timestamp,
+            )
             self.snapshots["feed_quality"] = summary.snapshot
 
     def measure_feed_drift(self) -> None:
-        """The day's feed against the training data, only if it passed: broken is not drift."""
+        """The day's feed against the training data, only if it passed: broken is not drift.
+
+        The share of interactions on new items is measured first; the drift of the rest (their
+        device, event, category and price) is the change in what users do with the catalogue the
+        champion knows, such as a change of taste.
+        """
         if self.feed is None:
             path = self.state_dir / FEED_FOLDER / feed_file_name(self.day)
             self.feed, problems = feed_problems(path, self.config.expectations)
             self.measured["feed_problems"] = tuple(problems)
-        if self.feed is not None and not self.measured["feed_problems"]:
+        if self.feed is not None and len(self.feed) and not self.measured["feed_problems"]:
             current = feed_features(self.feed, self.reference.items)
-            self._drift("feed", self.reference.feed, current, FEED_COLUMNS)
+            self.measured["new_item_share"] = float(current["new_item"].mean())
+            trained = trained_items_only(current)
+            if len(trained):
+                self._drift("feed", self.reference.feed, trained, FEED_COLUMNS)
 
     def _drift(
         self,

@@ -36,6 +36,7 @@ COLUMNS = [
     "request_drift_share",
     "prediction_drift_share",
     "feed_drift_share",
+    "new_item_share",
     "feed_problems",
     "alert_kinds",
 ]
@@ -72,6 +73,7 @@ def timeline_row(traffic: DayTraffic, result: DayResult) -> dict[str, Any]:
             f"{name}_drift_share": _share(measured, name)
             for name in ("request", "prediction", "feed")
         },
+        "new_item_share": measured.new_item_share,
         "feed_problems": len(measured.feed_problems),
         "alert_kinds": ";".join(sorted({alert.kind for alert in result.alerts})),
     }

@@ -32,6 +32,7 @@ def test_a_quiet_day_raises_nothing():
         error_rate=0.0,
         p99_latency_ms=12.0,
         drift={"request": DriftSummary(0.0, ()), "feed": DriftSummary(0.0, ())},
+        new_item_share=0.25,  # at the threshold, not over it
         ctr=0.12,
         baseline_ctr=0.12,
         ctr_p_value=0.9,
@@ -51,6 +52,7 @@ def test_each_threshold_raises_its_own_kind():
             "feed": DriftSummary(0.2, ("price",)),
         },
         feed_problems=("interactions-day0097.csv: missing column 'event'",),
+        new_item_share=0.6,
         ctr=0.07,
         baseline_ctr=0.12,
         ctr_p_value=0.001,
@@ -59,11 +61,12 @@ def test_each_threshold_raises_its_own_kind():
         ("data_quality", "feed_contract_problems"),
         ("data_drift", "request_drift_share"),  # 0.25 reaches drift_share; the feed's 0.2 does not
         ("prediction_drift", "prediction_drift_share"),
+        ("data_drift", "new_item_share"),
         ("quality", "ctr"),
         ("service", "error_rate"),
         ("service", "p99_latency_ms"),
     ]
-    quality = findings(day, SETTINGS)[3]
+    quality = findings(day, SETTINGS)[4]
     assert quality.value == 0.07
     assert quality.threshold == pytest.approx(SETTINGS.min_ctr_ratio * 0.12)
 

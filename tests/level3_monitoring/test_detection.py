@@ -47,6 +47,7 @@ def test_the_stable_world_raises_no_alert_in_a_month(production):
         result = run.monitor(day)
         assert result.measurements.drift["request"].share == 0.0
         assert result.measurements.drift["feed"].share == 0.0
+        assert 0 < result.measurements.new_item_share < 0.25  # new items, but few
     assert kinds(run) == []
     assert result.measurements.drift["prediction"].share < 0.25
 
@@ -64,11 +65,11 @@ def test_a_new_market_is_data_drift_in_the_requests_by_the_day_after_the_switch(
 
 def test_a_new_catalogue_is_data_drift_in_the_feed_on_the_switch_day(production):
     run = production("catalog_shift")
-    run.monitor(SWITCH_DAY, ("measure_request_drift", "measure_feed_drift"))
-    assert kinds(run) == [(SWITCH_DAY, "data_drift")]
-    alert = run.alerts()[0]
-    assert alert["metric"] == "feed_drift_share"
-    assert "item_status" in alert["message"]
+    result = run.monitor(SWITCH_DAY, ("measure_request_drift", "measure_feed_drift"))
+    assert {kind for _, kind in kinds(run)} == {"data_drift"}
+    new_items = [alert for alert in run.alerts() if alert["metric"] == "new_item_share"]
+    assert [alert["day"] for alert in new_items] == [SWITCH_DAY]
+    assert new_items[0]["value"] == result.measurements.new_item_share > 0.5
 
 
 def test_a_taste_shift_is_a_quality_alert_within_two_days(production):
