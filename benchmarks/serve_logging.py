@@ -1,0 +1,440 @@
+"""Benchmark: what the prediction log costs level 3's serving API, at fixed request rates.
+
+    python -m benchmarks.serve_logging [--data FOLDER] [--rates 100 200] [--seconds 10]
+
+Level 3 writes every ``/recommend`` answer to the prediction log before sending it. This measures
+what that costs a client: ``/recommend`` latency (p50, p95, p99) under open-loop load (requests
+start on a fixed schedule whatever the answers' speed, so a slow service shows up as latency
+instead of being hidden by a client that waits) with ``serving.log_predictions`` on and off, and
+the log write alone (``PredictionLog.record_answer``, ten items, p50 and p99).
+
+It is self-contained: it trains the level's model on ``--data`` (default: the level's configured
+dataset), registers it as champion in an MLflow store of its own and starts two real services
+(``python -m level3_monitoring.serve``, one with the log and one without) on free ports of
+127.0.0.1, all under ``state/bench/serve_logging/`` (wiped at the start). The level's own
+registry and prediction log are never touched. Both services run for the whole benchmark and the
+rates alternate between them, so a change in the machine's load hits both alike; each is stopped
+by its pid at the end, whatever happens. The CPU seconds of each service and of the load
+generator itself are recorded too: on a small machine the generator competes with the service.
+For the logging service, the latency it logged itself (from the request reaching the application
+to the answer being logged) is read back from its log: when the client saw a slow run but the
+application did not, the time went to the event loop, the network or the generator. Results go
+to ``state/bench/serve_logging.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from level3_monitoring.config import DEFAULT_CONFIG, load_config
+from level3_monitoring.prediction_log import LoggedRequest, PredictionLog, log_path
+from level3_monitoring.runtime import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path("state/bench/serve_logging.json")
+WORK = Path("state/bench/serve_logging")
+MODEL_NAME = "recommender-bench"
+#: Seconds the services may take to answer after their start (MLflow's import, the model's load).
+START_SECONDS = 180
+#: Unmeasured load sent to each service first: the first requests pay one-off costs.
+WARM_UP_RATE, WARM_UP_SECONDS = 50, 2.0
+#: A run whose generator sent its requests later than this behind schedule (p99) is marked: the
+#: generator was short of CPU, so the run measured the machine's load as much as the service.
+LATE_MS = 10.0
+#: The context every request carries, so that a logged row is as wide as the service's are.
+CONTEXT = {"device": "mobile", "country": "DE", "age_band": "25-34", "account_age_days": 300}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: the dataset, the rates, how long each lasts, the users to ask for."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", type=Path, help="dataset folder to train on (default: the level's config)"
+    )
+    parser.add_argument("--rates", type=int, nargs="+", default=[100, 200], help="requests/s")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate")
+    parser.add_argument(
+        "--users", type=int, default=8000, help="user ids drawn from 0..users-1 (unknown: fallback)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="times every rate runs against each service (the order of the two alternates)",
+    )
+    parser.add_argument(
+        "--writes", type=int, default=5000, help="record_answer calls timed on their own"
+    )
+    return parser.parse_args(argv)
+
+
+# ---- a champion and two services of the benchmark's own ----------------------------------------
+
+
+def register_champion(data: Path, l2: float, k: int) -> str:
+    """Train the level's model on ``data`` and make it champion in the benchmark's store.
+
+    Returns the version. The model is logged as the level's flow logs it (with the digest the
+    service checks before it loads a model).
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from data import load_dataset
+    from level3_monitoring.evaluation import split_by_time
+    from level3_monitoring.model import EaseRecommender
+    from level3_monitoring.tracking import log_model
+
+    split = split_by_time(load_dataset(data).interactions, 0.2)
+    model = EaseRecommender(l2=l2).fit(split.train)
+    client = MlflowClient()
+    experiment = client.create_experiment(
+        "serve-logging", artifact_location=(WORK / "artifacts").resolve().as_uri()
+    )
+    with mlflow.start_run(experiment_id=experiment):
+        uri = log_model(model, split, k)
+    version = str(mlflow.register_model(uri, MODEL_NAME).version)
+    client.set_registered_model_alias(MODEL_NAME, "champion", version)
+    return version
+
+
+class Service:
+    """One ``python -m level3_monitoring.serve`` on a free port, with a state folder of its own."""
+
+    def __init__(self, log_predictions: bool) -> None:
+        self.log_predictions = log_predictions
+        self.folder = (WORK / f"service-log-{'on' if log_predictions else 'off'}").resolve()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the service; its output goes to ``service.log`` in its folder."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        overrides = {
+            "tracking.state_dir": str(self.folder),
+            "registry.model_name": MODEL_NAME,
+            "serving.port": str(self.port),
+            "serving.log_predictions": str(self.log_predictions).lower(),
+        }
+        command = [sys.executable, "-m", "level3_monitoring.serve"]
+        for key, value in overrides.items():
+            command += ["--set", f"{key}={value}"]
+        with (self.folder / "service.log").open("wb") as output:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_until_ready(self) -> None:
+        """Return once ``/health`` answers; raise if the service exits or stays silent."""
+        assert self.process is not None
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited: see {self.folder / 'service.log'}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the service did not answer in {START_SECONDS} s: {self.url}")
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU seconds the service has used so far."""
+        assert self.process is not None
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
+
+    def stop(self) -> None:
+        """SIGTERM by pid (the service answers what is in flight, then exits); SIGKILL if stuck."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def in_app_latencies(self, started_at: float, ended_at: float) -> dict[str, float]:
+        """p50 and p99 of the latency the service logged for the requests of one run.
+
+        The service measures it from the moment the request reaches the application to the
+        moment the answer is logged: unlike the client's, it leaves out the time a request waits
+        for the event loop and the network, so the two together say where a slow run lost time.
+        """
+        with sqlite3.connect(log_path(self.folder)) as connection:
+            latencies = [
+                latency
+                for (latency,) in connection.execute(
+                    "SELECT latency_ms FROM requests WHERE logged_at BETWEEN ? AND ?",
+                    (started_at, ended_at),
+                )
+            ]
+        connection.close()
+        quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+        return {"in_app_p50_ms": quantiles[49], "in_app_p99_ms": quantiles[98]}
+
+    def logged_requests(self) -> int | None:
+        """Rows in the service's prediction log (None when it logs nothing)."""
+        path = log_path(self.folder)
+        if not path.exists():
+            return None
+        with sqlite3.connect(path) as connection:
+            count = connection.execute("SELECT count(*) FROM requests").fetchone()[0]
+        connection.close()
+        return count
+
+
+# ---- the load --------------------------------------------------------------------------------
+
+
+async def load(url: str, rate: int, seconds: float, users: int) -> dict[str, Any]:
+    """Send ``rate`` requests per second for ``seconds``; return throughput and latency figures.
+
+    Latency runs from the moment a request is sent. How far behind its schedule the generator
+    sent requests is recorded apart (``lag_p99_ms``): a large lag means the generator, not the
+    service, set the pace, and the latencies understate what a real client would see.
+    """
+    latencies: list[float] = []
+    lags: list[float] = []
+    errors = 0
+    draw = random.Random(rate)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+
+        async def one(user_id: int) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            try:
+                params = {"user_id": user_id, "k": 10, **CONTEXT}
+                response = await client.get("/recommend", params=params)
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                errors += 1
+
+        begin = time.perf_counter()
+        tasks = []
+        for index in range(int(rate * seconds)):
+            due = begin + index / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lags.append(max(0.0, time.perf_counter() - due) * 1000)
+            tasks.append(asyncio.create_task(one(draw.randrange(users))))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - begin
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "sent": len(tasks),
+        "errors": errors,
+        "throughput": len(latencies) / elapsed,
+        "p50_ms": quantiles[49],
+        "p95_ms": quantiles[94],
+        "p99_ms": quantiles[98],
+        "max_ms": max(latencies, default=0.0),
+        "lag_p99_ms": statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else 0.0,
+    }
+
+
+def measured_load(service: Service, rate: int, seconds: float, users: int) -> dict[str, Any]:
+    """``load`` against ``service``, with the CPU seconds it and the generator used meanwhile."""
+    started_at = time.time()
+    server_before, client_before = service.cpu_seconds(), time.process_time()
+    result = asyncio.run(load(service.url, rate, seconds, users))
+    server = service.cpu_seconds() - server_before
+    client = time.process_time() - client_before
+    return {
+        "phase": "steady",
+        "log_predictions": service.log_predictions,
+        "started_at": started_at,
+        "ended_at": time.time(),
+        **result,
+        "server_cpu_s": server,
+        "server_cpu_ms_per_request": server * 1000 / max(result["sent"], 1),
+        "generator_cpu_s": client,
+        "generator_cpu_share": client / seconds,  # of one core
+    }
+
+
+def time_log_writes(folder: Path, calls: int) -> dict[str, Any]:
+    """``record_answer`` alone, on a fresh log, as the service calls it (ten items each)."""
+    items = [(rank, 1000 + rank, 1.0 / rank) for rank in range(1, 11)]
+    durations = []
+    with PredictionLog.open(log_path(folder)) as prediction_log:
+        for index in range(calls):
+            request = LoggedRequest(
+                request_id=uuid.uuid4().hex,
+                timestamp=int(time.time()),
+                status=200,
+                latency_ms=1.0,
+                user_id=index,
+                k=10,
+                model_version="1",
+                fallback=False,
+                **CONTEXT,  # type: ignore[arg-type]
+            )
+            started = time.perf_counter()
+            prediction_log.record_answer(request, items)
+            durations.append((time.perf_counter() - started) * 1000)
+    quantiles = statistics.quantiles(durations, n=100)
+    return {
+        "phase": "record_answer",
+        "calls": calls,
+        "p50_ms": quantiles[49],
+        "p99_ms": quantiles[98],
+        "max_ms": max(durations),
+    }
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def use_own_store() -> None:
+    """Point MLflow (here and in the services) at the benchmark's store, whatever is configured.
+
+    Set before MLflow is imported: the benchmark registers a model, and must never do so in the
+    level's registry or on a server named in the environment.
+    """
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(name, None)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(WORK / 'mlflow.db').resolve()}"
+    for name, value in {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }.items():
+        os.environ.setdefault(name, value)
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    """The steady-load rows side by side, then the log write alone."""
+    header = ("log", "rate", "round", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "srv ms/req")
+    print("\n" + f"{header[0]:<5}" + "".join(f"{name:>11}" for name in header[1:]) + "  lag ms")
+    steady = [row for row in results if row["phase"] == "steady"]
+    steady.sort(key=lambda row: (row["rate"], not row["log_predictions"], row["round"]))
+    for row in steady:
+        print(
+            f"{'on' if row['log_predictions'] else 'off':<5}{row['rate']:>11}{row['round']:>11}"
+            f"{row['errors']:>11}{row['throughput']:>11.1f}{row['p50_ms']:>11.2f}"
+            f"{row['p95_ms']:>11.2f}{row['p99_ms']:>11.2f}{row['server_cpu_ms_per_request']:>11.2f}"
+            f"{row['lag_p99_ms']:>8.1f}{' *' if row['lag_p99_ms'] > LATE_MS else ''}"
+        )
+    if any(row["lag_p99_ms"] > LATE_MS for row in steady):
+        print(
+            f"* the generator sent at least 1 % of its requests over {LATE_MS:.0f} ms late "
+            "(lag ms, its p99): it was short of CPU, so that run also measured the machine's load"
+        )
+    for row in steady:
+        if "in_app_p99_ms" in row:
+            print(
+                f"log on, {row['rate']}/s, round {row['round']}: in the application (as logged) "
+                f"p50 {row['in_app_p50_ms']:.2f} ms, p99 {row['in_app_p99_ms']:.2f} ms"
+            )
+    for rate in sorted({row["rate"] for row in steady}):
+        rows = [row for row in steady if row["rate"] == rate]
+        print(
+            f"load generator at {rate}/s: {max(row['generator_cpu_share'] for row in rows):.0%} "
+            f"of a core at most; sent up to {max(row['lag_p99_ms'] for row in rows):.1f} ms "
+            "behind schedule (p99)"
+        )
+    for row in results:
+        if row["phase"] == "record_answer":
+            print(
+                f"record_answer alone ({row['calls']} calls, 10 items): "
+                f"p50 {row['p50_ms']:.3f} ms, p99 {row['p99_ms']:.3f} ms, "
+                f"max {row['max_ms']:.1f} ms"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set up, run every rate against both services, print a table, write the results file."""
+    args = parse_args(argv)
+    config = load_config(DEFAULT_CONFIG)
+    data = args.data or config.data.path
+    if not data.is_dir():
+        print(f"No dataset at {data}: run `make data` or pass --data.", file=sys.stderr)
+        return 1
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    use_own_store()
+    load_before = os.getloadavg()
+    print(f"training and registering a champion on {data} ...", flush=True)
+    version = register_champion(data, config.model.l2, config.evaluation.k)
+    services = [Service(log_predictions=True), Service(log_predictions=False)]
+    results: list[dict[str, Any]] = []
+    try:
+        for service in services:
+            service.start()
+        for service in services:
+            service.wait_until_ready()
+            asyncio.run(load(service.url, WARM_UP_RATE, WARM_UP_SECONDS, args.users))
+        for round_ in range(1, args.rounds + 1):
+            for rate in args.rates:
+                # Alternate which service goes first, so that neither always follows the other.
+                for service in services if round_ % 2 else services[::-1]:
+                    state = "on" if service.log_predictions else "off"
+                    print(
+                        f"round {round_}: {rate} requests/s for {args.seconds:.0f} s, log {state}",
+                        flush=True,
+                    )
+                    row = measured_load(service, rate, args.seconds, args.users)
+                    results.append({"round": round_, **row})
+    finally:
+        for service in services:
+            service.stop()
+    logged = services[0].logged_requests()
+    for row in results:
+        if row["log_predictions"]:
+            row.update(services[0].in_app_latencies(row["started_at"], row["ended_at"]))
+    print(f"timing {args.writes} log writes alone ...", flush=True)
+    results.append(time_log_writes(WORK / "writes-alone", args.writes))
+    results.append(
+        {
+            "phase": "setup",
+            "data": str(data),
+            "model_version": version,
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before[0],
+            "load_average_after": os.getloadavg()[0],
+            "logged_requests": logged,
+        }
+    )
+    print_table(results)
+    sent = sum(row["sent"] for row in results if row.get("log_predictions") is True)
+    warm_up = int(WARM_UP_RATE * WARM_UP_SECONDS)
+    print(f"rows in the logging service's log: {logged} (sent to it: {sent} + {warm_up} warm-up)")
+    print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults: {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
