@@ -9,7 +9,8 @@ feed file, and measures:
 - online quality: click-through of the day's lists (feedback so far) against the champion's
   first days, and Evidently's ranking metrics of the lists that got clicks;
 - data quality of the day's feed (the data contract and the level's price expectation), an
-  Evidently data summary, and, only for a feed that passed, its drift against the training data:
+  Evidently data summary, and, only for a feed that passed, the share of its interactions on
+  items the champion was not trained on and the drift of the others against the training data:
   a broken feed is a data-quality incident, not drift.
 
 Each comparison is an Evidently report saved under ``monitoring/reports/`` and added to the
@@ -346,7 +347,11 @@ class DayMonitor:
             self._drift("prediction", past, self.predictions, PREDICTION_COLUMNS)
 
     def measure_quality(self) -> None:
-        """Click-through of the day's lists, its drop against the baseline, ranking metrics."""
+        """Click-through of the day's lists, its drop against the baseline, ranking metrics.
+
+        Also the catalogue coverage of the day's lists: distinct items served over the items
+        the champion was trained on.
+        """
         from . import reports
 
         lists = len(self.answered)
@@ -360,7 +365,9 @@ class DayMonitor:
             self.config.evaluation.k,
             timestamp=self.timestamp,
         )
-        self.online = quality.metrics()
+        trained = int(self.reference.items["trained"].sum())
+        coverage = self.predictions["item_id"].nunique() / trained if trained else None
+        self.online = {**quality.metrics(), "coverage": coverage}  # as evaluation.py defines it
         if quality.snapshot is not None:
             self.snapshots["quality"] = quality.snapshot
         if self.judged and self.after_baseline:

@@ -23,7 +23,8 @@ Tables (a request's ``day`` counts whole days since ``data.schema.WORLD_EPOCH``)
   ``k``, the context ``device``, ``country``, ``age_band``, ``account_age_days`` (NULL when not
   sent), ``model_version``, ``fallback`` (0/1), ``status`` (HTTP), ``latency_ms``, ``logged_at``
   (wall clock). An error row (status >= 400) has no items, no model version, and only the
-  parameters that were valid;
+  parameters that could be read (plain 64-bit integers, short context values: ``k=0`` is kept,
+  so the row shows what was refused);
 - ``recommendations``: the items of an answer, ``(request_id, rank)`` → ``item_id``, ``score``;
 - ``feedback``: ``(request_id, item_id)`` → ``event`` ('click' or 'purchase'), ``timestamp``,
   ``day`` (of the event), ``received_at``. Feedback is only taken for an item the request was
@@ -150,7 +151,7 @@ class PredictionLogError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class LoggedRequest:
-    """One ``/recommend`` answer as the log keeps it (``None``: not sent, or not valid)."""
+    """One ``/recommend`` answer as the log keeps it (``None``: not sent, or not readable)."""
 
     request_id: str
     timestamp: int
@@ -511,7 +512,15 @@ def read_frame(
 
     with reading(path) as connection:
         rows = connection.execute(query, parameters).fetchall()
-    return pd.DataFrame.from_records(rows, columns=list(dtypes)).astype(dtypes)
+    # Column by column from the Python values: through a float64 frame (from_records with a
+    # missing value in an integer column), ids above 2**53 would be rounded or refused.
+    columns = zip(*rows, strict=True) if rows else ([] for _ in dtypes)
+    return pd.DataFrame(
+        {
+            name: pd.Series(list(values), dtype=dtype)
+            for (name, dtype), values in zip(dtypes.items(), columns, strict=True)
+        }
+    )
 
 
 # ---- explain: which model served a request, trained on which data --------------------------

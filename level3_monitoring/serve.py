@@ -262,6 +262,7 @@ RECOMMEND_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 FEEDBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
+    400: {"model": ErrorBody, "description": "a body that is not UTF-8 text"},
     413: {"model": ErrorBody, "description": f"body larger than {MAX_BODY_BYTES} bytes"},
     422: {
         "model": ErrorBody,
@@ -386,6 +387,7 @@ def create_app(
         """The user's top-k unseen items; the most popular ones for a user the model lacks.
 
         The answer is in the prediction log before it is sent; its ``request_id`` names it there.
+        The answer to a HEAD request is not logged: nobody saw its items.
         """
         check_parameters(request)
         champion = holder.current  # one read: a swap during this request does not affect it
@@ -397,7 +399,7 @@ def create_app(
             fallback=not champion.knows(user_id),
             items=to_items(champion.recommend(user_id, k)),
         )
-        if prediction_log is not None:
+        if prediction_log is not None and not request.state.head:
             logged = LoggedRequest(
                 request_id=answer.request_id,
                 timestamp=int(time.time()) if simulated_time is None else simulated_time,
@@ -535,14 +537,15 @@ def as_problem(found: dict[str, Any]) -> Problem:
     """
     where, *path = found["loc"]
     parameter, message, sent = ".".join(str(part) for part in path) or where, found["msg"], None
-    if found["type"] == "json_invalid":
+    kind = found.get("type")  # the stray-parameter problems of parameter_problems have none
+    if kind == "json_invalid":
         parameter = "body"
         message = f"not valid JSON at character {path[0]}: {found['ctx']['error']}"
     elif where == "body" and not path and not isinstance(found.get("input"), (dict, list)):
         message = "expected a JSON object, sent with Content-Type: application/json"
     if isinstance(found.get("input"), bytes):
         sent = found["input"].decode("utf-8", "replace")
-    elif found.get("input") is not None and found["type"] != "json_invalid":
+    elif found.get("input") is not None and kind != "json_invalid":
         sent = str(found["input"])
     return Problem(parameter=clip(parameter), message=message, input=sent and clip(sent))
 
@@ -699,7 +702,8 @@ class RequestRecords:
             await self.app(scope, receive, send)
             return
         started, request_id = time.perf_counter(), uuid.uuid4().hex
-        scope.setdefault("state", {}).update(request_id=request_id, started=started)
+        head = scope["method"] == "HEAD"  # answered as a GET, but nobody sees its items
+        scope.setdefault("state", {}).update(request_id=request_id, started=started, head=head)
 
         async def labelled_send(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -32,6 +32,7 @@ COLUMNS = [
     "ctr",
     "baseline_ctr",
     "online_ndcg_at_10",
+    "coverage",
     "true_quality",
     "request_drift_share",
     "prediction_drift_share",
@@ -68,6 +69,7 @@ def timeline_row(traffic: DayTraffic, result: DayResult) -> dict[str, Any]:
         "ctr": measured.ctr,
         "baseline_ctr": measured.baseline_ctr,
         "online_ndcg_at_10": result.online.get("ndcg_at_10"),
+        "coverage": result.online.get("coverage"),
         "true_quality": traffic.true_quality,
         **{
             f"{name}_drift_share": _share(measured, name)

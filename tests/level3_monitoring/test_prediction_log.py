@@ -136,11 +136,6 @@ def test_missing_values_keep_the_documented_types(log: PredictionLog) -> None:
     assert (feedback.iloc[0]["item_id"], feedback.iloc[0]["event"]) == (11, "click")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prediction_log.read_frame builds the frame through float64: a column with a "
-    "missing value loses ids above 2**53 (MAX_ID raises TypeError)",
-)
 @pytest.mark.parametrize("user_id", [2**53 + 1, 2**63 - 1])
 def test_a_large_user_id_beside_a_refused_request_is_read_exactly(
     log: PredictionLog, user_id: int

@@ -102,6 +102,7 @@ def test_a_run_plays_monitored_days_and_reports_the_broken_feed(
         assert by_day[90]["feed_drift_share"] != ""
         for row in rows:
             assert 0 < float(row["true_quality"]) < 1
+            assert 0 < float(row["coverage"]) <= 1
             assert int(row["errors"]) == 0
 
         logged = read_requests(log_path(state), 90, 90 + DAYS - 1)

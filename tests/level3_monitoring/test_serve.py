@@ -72,19 +72,8 @@ DAY = 100
 DAY_START = WORLD_EPOCH + DAY * SECONDS_PER_DAY
 #: Every context parameter, with a valid value.
 CONTEXT = {"device": "mobile", "country": "FR", "age_band": "25-34", "account_age_days": 730}
-#: The day the largest user id is asked for: a day of its own, with no error row, because the
-#: log's reading cannot read a day with both (see ``test_prediction_log.py``'s xfail).
+#: The day the largest user id is asked for.
 LARGE_ID_DAY = DAY + 1
-
-#: serve.py bug: ``as_problem`` reads ``found["type"]``, which the stray-parameter problems of
-#: ``parameter_problems`` do not have, so an unknown or repeated query parameter (on any
-#: endpoint) answers 500 instead of 422. Strict: the tests pass, and must lose this mark, once
-#: it is fixed.
-STRAY_PARAMETER_REASON = "serve.as_problem: KeyError 'type' on stray parameters (a 500)"
-STRAY_PARAMETER_BUG = pytest.mark.xfail(strict=True, reason=STRAY_PARAMETER_REASON)
-#: serve.py bug: a ``/feedback`` body that is not UTF-8 gets FastAPI's 400 ("There was an error
-#: parsing the body"), a status the published schema does not list, with no problem named.
-NOT_UTF8_REASON = "POST /feedback: a body that is not UTF-8 gets an undocumented 400"
 
 
 # ---- a champion in the session's temporary registry, and a log of the module's own -----------
@@ -288,11 +277,11 @@ def test_each_answer_has_an_id_of_its_own(api: TestClient, known_user: int) -> N
         ("user_id=1&k=0", {}, "k"),
         (f"user_id=1&k={MAX_K + 1}", {}, "k"),
         ("user_id=1&k=", {}, "k"),
-        pytest.param("user_id=1&user=2", {}, "user", marks=STRAY_PARAMETER_BUG),
-        pytest.param("user_id=1&user_id=2", {}, "user_id", marks=STRAY_PARAMETER_BUG),
+        pytest.param("user_id=1&user=2", {}, "user"),
+        pytest.param("user_id=1&user_id=2", {}, "user_id"),
         ("user_id=1&device=", {}, "device"),
         (f"user_id=1&country={'x' * 33}", {}, "country"),
-        pytest.param("user_id=1&age_band=a&age_band=b", {}, "age_band", marks=STRAY_PARAMETER_BUG),
+        pytest.param("user_id=1&age_band=a&age_band=b", {}, "age_band"),
         ("user_id=1&account_age_days=-1", {}, "account_age_days"),
         ("user_id=1&account_age_days=1e3", {}, "account_age_days"),
         ("user_id=1", {"X-Simulated-Time": "soon"}, "X-Simulated-Time"),
@@ -314,7 +303,6 @@ def test_invalid_requests_get_a_422_naming_the_parameter(
     assert f"{parameter}:" in body["message"]
 
 
-@STRAY_PARAMETER_BUG
 def test_every_problem_is_reported_at_once(api: TestClient) -> None:
     response = api.get("/recommend?user_id=abc&k=0&device=&format=json")
 
@@ -328,7 +316,6 @@ def test_every_problem_is_reported_at_once(api: TestClient) -> None:
     assert problems["user_id"]["input"] == "abc"
 
 
-@STRAY_PARAMETER_BUG
 def test_other_endpoints_refuse_parameters(api: TestClient) -> None:
     for method, path in (("GET", "/health"), ("GET", "/model"), ("POST", "/feedback")):
         response = api.request(method, path, params={"verbose": "1"}, json={"events": []})
@@ -379,7 +366,6 @@ def own_api(holder: ChampionHolder, tmp_path: Path) -> Iterator[TestClient]:
         yield TestClient(create_app(holder, max_k=MAX_K, prediction_log=opened))
 
 
-@STRAY_PARAMETER_BUG
 def test_garbage_never_causes_a_server_error(own_api: TestClient) -> None:
     chunks = ["user_id", "k", "device", "account_age_days", "=", "&", "%", "%00", "%ff", "%%",
               "-", "+", "1", "0", "99", "e9", "9" * 40, "é", "\u202e", "'", '"', ";", "[]", "{}",
@@ -483,7 +469,6 @@ def test_each_query_is_checked_once(api: TestClient, checks_run: list[str]) -> N
         assert len(checks_run) == 1, query
 
 
-@STRAY_PARAMETER_BUG
 def test_stray_parameters_are_echoed_within_bounds(api: TestClient) -> None:
     long_names = [f"{index:02d}{'x' * 400}" for index in range(MAX_QUERY_PARAMETERS - 1)]
     query = "user_id=1&" + "&".join(f"{name}={'v' * 20}" for name in long_names)
@@ -533,6 +518,14 @@ def test_head_answers_like_get_without_a_body(api: TestClient, target: str) -> N
     assert int(head.headers["content-length"]) == len(get.content)
 
 
+def test_head_is_not_logged_as_an_answer_nobody_saw(api: TestClient, log_file: Path) -> None:
+    before = logged_rows(log_file)
+
+    assert api.head("/recommend?user_id=1&k=3").status_code == 200
+
+    assert logged_rows(log_file) == before
+
+
 def test_head_of_a_bad_request_gets_its_status_without_a_body(api: TestClient) -> None:
     response = api.head("/recommend?user_id=abc")
 
@@ -576,7 +569,7 @@ def fuzzed_api(
 @published.parametrize()
 @settings(max_examples=40, derandomize=True, database=None, deadline=None)
 def test_the_service_keeps_its_published_schema(
-    case: schemathesis.Case, fuzzed_api: TestClient, request: pytest.FixtureRequest
+    case: schemathesis.Case, fuzzed_api: TestClient
 ) -> None:
     """Generated requests, valid and invalid, judged by schemathesis's checks.
 
@@ -586,14 +579,6 @@ def test_the_service_keeps_its_published_schema(
     optional ``X-Simulated-Time`` header's JSON null as the text "null". At most 40 generated
     cases per operation, the same on every run (derandomized).
     """
-    # Not strict: schemathesis's pytest plugin fails with an INTERNALERROR on a strict XPASS.
-    # The strict marks of the tests named after these bugs say when they are fixed; remove
-    # these with them.
-    if case.operation.path == "/recommend":  # schemathesis adds unknown parameters
-        request.applymarker(pytest.mark.xfail(strict=False, reason=STRAY_PARAMETER_REASON))
-    elif case.operation.path == "/feedback":  # and sends bodies that are not UTF-8
-        reason = f"{STRAY_PARAMETER_REASON}; {NOT_UTF8_REASON}"
-        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
     case.call_and_validate(app=fuzzed_api.app, excluded_checks=[positive_data_acceptance])
 
 
@@ -893,7 +878,6 @@ def test_an_invalid_feedback_body_gets_a_422_naming_the_field(
     assert parameter in [problem["parameter"] for problem in response.json()["problems"]]
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_UTF8_REASON)
 def test_a_body_that_is_not_utf8_is_refused_as_the_schema_says(api: TestClient) -> None:
     documented = api.get("/openapi.json").json()["paths"]["/feedback"]["post"]["responses"]
 
