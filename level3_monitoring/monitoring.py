@@ -117,11 +117,15 @@ def build_reference(dataset: Dataset, reference_days: int) -> Reference:
 
 
 def item_features(items: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:
-    """Category, price band, release day, popularity decile (1-10) of every catalogue item.
+    """Category, price band, age, popularity decile (1-10) of every catalogue item.
 
+    ``item_age_days`` is the item's age on the last day of the training data: a fixed property
+    of the item, so the items a model keeps recommending do not drift by growing older (the age
+    on the day served would: 25 days into production the stable world's lists drifted on it).
     ``trained`` says whether the training data has interactions with it: the champion cannot
     recommend any other item.
     """
+    last_day = int(interactions["day"].max())
     users_per_item = interactions.groupby("item_id")["user_id"].nunique()
     popularity = users_per_item.reindex(items["item_id"], fill_value=0).to_numpy()
     ranks = pd.Series(popularity).rank(method="first", pct=True).to_numpy()
@@ -130,7 +134,7 @@ def item_features(items: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFra
             "item_id": items["item_id"].to_numpy(),
             "category": items["category"].to_numpy(),
             "price_band": price_bands(items["price"]),
-            "release_day": items["release_day"].to_numpy(),
+            "item_age_days": (last_day - items["release_day"]).to_numpy(float, na_value=np.nan),
             "popularity_decile": np.ceil(ranks * 10).astype(int),
             "trained": popularity > 0,
         }
@@ -159,9 +163,8 @@ def trained_items_only(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def prediction_features(served: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """Served items with their category, price band, age on the day and popularity decile."""
+    """Served items with their category, price band, age and popularity decile (item_features)."""
     features = served.merge(items, on="item_id", how="left")
-    features["item_age_days"] = features["day"] - features["release_day"]
     features["category"] = features["category"].fillna("unknown")
     features["price_band"] = features["price_band"].fillna("unknown")
     return features
