@@ -16,7 +16,7 @@ FROM ?= level0_manual
 TO   ?= level1_pipeline
 
 .PHONY: demo level0 level1 level1-schedule level2 serve serve-stop level3 explain ui-evidently \
-	ui-mlflow bench bench-serve bench-detection diff template
+	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection diff template
 
 demo: $(ENV) ## From a fresh clone: set up, generate data, run every level in turn
 	@for level in $(LEVELS); do \
@@ -42,6 +42,21 @@ ui-mlflow: ## The MLflow UI on a level's runs (UI_LEVEL=level1_pipeline, UI_PORT
 bench-serve: $(ENV) ## Benchmark: load test of level 2's serving API, steady and during a model swap
 	$(call in_level,level2_cicd,level2)
 	$(RUN) -m benchmarks.serve_load; status=$$?; $(RUN) -m level2_cicd.stages stop; exit $$status
+
+BENCHMARKS := bench-serve bench-serve-logging bench-monitoring bench-detection
+
+bench: $(ENV) ## Every benchmark (about 40 minutes), then one results file: state/bench/results.json
+	@for target in $(BENCHMARKS); do \
+		printf '\n==== %s ====\n' $$target; \
+		$(MAKE) --no-print-directory $$target || exit 1; \
+	done
+	$(RUN) -m benchmarks.results
+
+bench-serve-logging: $(ENV) $(DATASET) ## Benchmark: level 3's serving p50/p99 with the prediction log on and off
+	$(RUN) -m benchmarks.serve_logging --data $(DATA)
+
+bench-monitoring: $(ENV) ## Benchmark: level 3's monitoring time per day for 10k, 100k and 1M logged requests
+	$(RUN) -m benchmarks.monitoring_cost
 
 bench-detection: $(ENV) ## Benchmark: level 3's alerts on every scenario for seeds 42, 1 and 2 (its acceptance)
 	$(RUN) -m benchmarks.detection

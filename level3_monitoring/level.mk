@@ -10,9 +10,10 @@ SWITCH_DAY ?= 97
 HTTP_SHARE ?= 1
 LEVEL3_STATE := $(STATE)/level3_monitoring
 
+# The demo's world changes taste a week into production: the monitoring has something to find.
 # The service that level3 deploys is stopped at the end, whether the run passed or not.
-demo: $(ENV) ## Set up, generate the dataset, release, play production days with monitoring
-	@$(MAKE) --no-print-directory level3 HTTP_SHARE=0.5 DAYS=14; status=$$?; \
+demo: $(ENV) ## Set up, generate the dataset, release, play 10 production days of a taste shift
+	@$(MAKE) --no-print-directory level3 SCENARIO=taste_shift DAYS=10; status=$$?; \
 		$(MAKE) --no-print-directory serve-stop; exit $$status
 
 level3: $(ENV) $(DATASET) ## Level 3: release as level 2, then DAYS monitored production days (SCENARIO, SWITCH_DAY, HTTP_SHARE)

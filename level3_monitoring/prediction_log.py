@@ -645,6 +645,7 @@ def print_lineage(model_name: str, version: str, state_dir: Path) -> int:
     print(f"  registered {when(found.creation_timestamp / 1000)} from run {found.run_id}")
     print(f"  gate      {tags.get('gate.verdict', 'not recorded')}")
     print(f"  sha256    {tags.get('model.sha256', 'not recorded')}")
+    print(f"  card      {tags.get('model_card', 'none written')}")
     if "promoted_at" in tags:
         print(
             f"  promoted  {tags['promoted_at']} by {tags.get('promoted_by', '?')} "

@@ -94,7 +94,7 @@ def list_runs(mlflow: ModuleType, experiment: str, k: int) -> int:
         max_results=20,
     )
     if runs.empty:
-        print(f"No finished runs in experiment {experiment!r} yet: run `make level2` first.")
+        print(f"No finished runs in experiment {experiment!r} yet: run `make level3` first.")
         return 1
     print(f"{'run id':<34}{'started':<22}{f'NDCG@{k}':>9}{'l2':>9}  data")
     for row in runs.to_dict("records"):
