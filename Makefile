@@ -30,8 +30,12 @@ level0:
 level1 level1-schedule:
 	$(call in_level,level1_pipeline,$@)
 
-level2 serve serve-stop:
+level2 serve:
 	$(call in_level,level2_cicd,$@)
+
+serve-stop: # the services make level2 and make level3 left running (each level's own target)
+	$(call in_level,level2_cicd,$@)
+	$(call in_level,level3_monitoring,$@)
 
 level3 explain ui-evidently:
 	$(call in_level,level3_monitoring,$@)
