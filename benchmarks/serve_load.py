@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import re
 import statistics
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.open_loop import load
 from level2_cicd.config import DEFAULT_CONFIG, load_config
 from level2_cicd.runtime import use_local_state
 
@@ -41,48 +41,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each rate")
     parser.add_argument("--users", type=int, default=5000, help="user ids drawn from 0..users-1")
     return parser.parse_args(argv)
-
-
-async def load(url: str, rate: int, seconds: float, users: int) -> dict[str, float]:
-    """Send ``rate`` requests per second for ``seconds``; return throughput and latency figures."""
-    latencies: list[float] = []
-    errors = 0
-    draw = random.Random(rate)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
-
-        async def one(user_id: int) -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            try:
-                response = await client.get("/recommend", params={"user_id": user_id, "k": 10})
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
-                latencies.append((time.perf_counter() - started) * 1000)
-            else:
-                errors += 1
-
-        begin = time.perf_counter()
-        tasks = []
-        for index in range(int(rate * seconds)):
-            delay = begin + index / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(draw.randrange(users))))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - begin
-    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    return {
-        "rate": rate,
-        "sent": len(tasks),
-        "errors": errors,
-        "throughput": len(latencies) / elapsed,
-        "p50_ms": quantiles[49],
-        "p95_ms": quantiles[94],
-        "p99_ms": quantiles[98],
-    }
 
 
 async def load_under_attack(url: str, rate: int, seconds: float, users: int) -> dict[str, float]:

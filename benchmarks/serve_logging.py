@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import signal
 import sqlite3
@@ -43,6 +42,7 @@ from typing import Any
 import httpx
 import psutil
 
+from benchmarks.open_loop import load
 from level3_monitoring.config import DEFAULT_CONFIG, load_config
 from level3_monitoring.prediction_log import LoggedRequest, PredictionLog, log_path
 from level3_monitoring.runtime import free_port
@@ -207,65 +207,11 @@ class Service:
 # ---- the load --------------------------------------------------------------------------------
 
 
-async def load(url: str, rate: int, seconds: float, users: int) -> dict[str, Any]:
-    """Send ``rate`` requests per second for ``seconds``; return throughput and latency figures.
-
-    Latency runs from the moment a request is sent. How far behind its schedule the generator
-    sent requests is recorded apart (``lag_p99_ms``): a large lag means the generator, not the
-    service, set the pace, and the latencies understate what a real client would see.
-    """
-    latencies: list[float] = []
-    lags: list[float] = []
-    errors = 0
-    draw = random.Random(rate)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
-
-        async def one(user_id: int) -> None:
-            nonlocal errors
-            started = time.perf_counter()
-            try:
-                params = {"user_id": user_id, "k": 10, **CONTEXT}
-                response = await client.get("/recommend", params=params)
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
-                latencies.append((time.perf_counter() - started) * 1000)
-            else:
-                errors += 1
-
-        begin = time.perf_counter()
-        tasks = []
-        for index in range(int(rate * seconds)):
-            due = begin + index / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            lags.append(max(0.0, time.perf_counter() - due) * 1000)
-            tasks.append(asyncio.create_task(one(draw.randrange(users))))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - begin
-    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    return {
-        "rate": rate,
-        "seconds": seconds,
-        "sent": len(tasks),
-        "errors": errors,
-        "throughput": len(latencies) / elapsed,
-        "p50_ms": quantiles[49],
-        "p95_ms": quantiles[94],
-        "p99_ms": quantiles[98],
-        "max_ms": max(latencies, default=0.0),
-        "lag_p99_ms": statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else 0.0,
-    }
-
-
 def measured_load(service: Service, rate: int, seconds: float, users: int) -> dict[str, Any]:
     """``load`` against ``service``, with the CPU seconds it and the generator used meanwhile."""
     started_at = time.time()
     server_before, client_before = service.cpu_seconds(), time.process_time()
-    result = asyncio.run(load(service.url, rate, seconds, users))
+    result = asyncio.run(load(service.url, rate, seconds, users, CONTEXT))
     server = service.cpu_seconds() - server_before
     client = time.process_time() - client_before
     return {
