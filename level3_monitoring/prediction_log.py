@@ -483,14 +483,28 @@ def read_requests(path: Path, first_day: int, last_day: int) -> pd.DataFrame:
     return read_frame(path, query, (first_day, last_day), REQUEST_DTYPES)
 
 
-def read_recommendations(path: Path, first_day: int, last_day: int) -> pd.DataFrame:
-    """The items served on those days (by the day of their request), with its day and user."""
+def read_recommendations(
+    path: Path, first_day: int, last_day: int, at_most_requests: int | None = None
+) -> pd.DataFrame:
+    """The items served on those days (by the day of their request), with its day and user.
+
+    ``at_most_requests`` reads the items of one request in every n, in the order they were
+    logged, so that at most that many are read: a sample spread evenly over the days, the same
+    at every read, whose cost does not grow with the traffic.
+    """
+    every = 1
+    if at_most_requests is not None:
+        with reading(path) as connection:
+            (logged,) = connection.execute(
+                "SELECT count(*) FROM requests WHERE day BETWEEN ? AND ?", (first_day, last_day)
+            ).fetchone()
+        every = max(1, -(-logged // at_most_requests))
     query = (
         "SELECT i.request_id, i.rank, i.item_id, i.score, r.day, r.user_id "
         "FROM requests AS r JOIN recommendations AS i ON i.request_id = r.request_id "
-        "WHERE r.day BETWEEN ? AND ? ORDER BY r.day, r.rowid, i.rank"
+        "WHERE r.day BETWEEN ? AND ? AND r.rowid % ? = 0 ORDER BY r.day, r.rowid, i.rank"
     )
-    return read_frame(path, query, (first_day, last_day), RECOMMENDATION_DTYPES)
+    return read_frame(path, query, (first_day, last_day, every), RECOMMENDATION_DTYPES)
 
 
 def read_feedback(path: Path, first_day: int, last_day: int) -> pd.DataFrame:

@@ -425,3 +425,19 @@ def test_explain_without_a_usable_log_exits_1_naming_it(
     assert len(err.splitlines()) == 1
     assert str(path) in err
     assert path.exists() == (problem == "other layout")  # nothing created
+
+
+def test_a_capped_read_samples_requests_evenly_over_the_days(log: PredictionLog) -> None:
+    for day in (3, 4):
+        for user in range(50):
+            log.record_answer(answered(timestamp=start_of(day) + user, user_id=user), ITEMS)
+
+    sample = read_recommendations(log.path, 3, 4, at_most_requests=10)
+    whole = read_recommendations(log.path, 3, 4)
+
+    requests = sample.groupby("request_id")
+    assert requests.ngroups == 10  # one request in every ten, with all its items
+    assert (requests.size() == len(ITEMS)).all()
+    assert sample.groupby("day")["request_id"].nunique().to_dict() == {3: 5, 4: 5}
+    assert set(sample["request_id"]) <= set(whole["request_id"])
+    assert len(whole) == 100 * len(ITEMS)
