@@ -114,7 +114,7 @@ class MonitoringConfig(Section):
     #: significantly meaning a one-sided p-value under this.
     ctr_significance: float = Field(0.01, gt=0.0, lt=0.5)
     #: A day with fewer answered lists than this is not judged on quality or drift.
-    min_requests: int = Field(100, ge=1)
+    min_requests: int = Field(400, ge=1)
     max_error_rate: float = Field(0.01, ge=0.0, le=1.0)
     max_p99_ms: float = Field(250.0, gt=0.0)
     #: Which days get an HTML report beside the JSON (each page is about 4 MB).

@@ -5,7 +5,7 @@ champion and starts the service, the visitors ask it over HTTP, their feedback c
 through ``POST /feedback``, each day's monitoring flow runs on the session's Prefect server,
 and the broken feed must come out as one data_quality alert, in the alert log, in the summary,
 on the webhook, and not as drift. Days of a tiny world have about 100 requests, too few to judge
-drift or click-through on (``min_requests``), so this test checks the plumbing; the detection of
+drift or click-through on (``min_requests``, 400), so this test checks the plumbing; the detection of
 each scenario is ``test_detection.py``'s.
 """
 
@@ -59,7 +59,6 @@ def level_run(broken_feed_world, test_config, webhook) -> LevelRun:
         "registry.model_name": model_name,
         "serving.port": free_port(),
         "monitoring.webhook_url": webhook.url,
-        "monitoring.min_requests": 150,  # a tiny world's ~100 requests a day are not judged
         "monitoring.html_reports": "alerts",
     }
     options = [item for key, value in settings.items() for item in ("--set", f"{key}={value}")]
