@@ -113,8 +113,9 @@ class MonitoringConfig(Section):
     min_ctr_ratio: float = Field(0.85, gt=0.0, lt=1.0)
     #: significantly meaning a one-sided p-value under this.
     ctr_significance: float = Field(0.01, gt=0.0, lt=0.5)
-    #: A day with fewer answered lists than this is not judged on quality or drift.
-    min_requests: int = Field(400, ge=1)
+    #: A comparison of fewer rows than this (the day's answered requests, or its feed's rows) is
+    #: not judged: no drift or click-through alert from it.
+    min_rows: int = Field(400, ge=1)
     max_error_rate: float = Field(0.01, ge=0.0, le=1.0)
     max_p99_ms: float = Field(250.0, gt=0.0)
     #: Which days get an HTML report beside the JSON (each page is about 4 MB).

@@ -343,7 +343,7 @@ class DayMonitor:
     @property
     def judged(self) -> bool:
         """Enough answered requests to judge drift and quality on."""
-        return len(self.answered) >= self.settings.min_requests
+        return len(self.answered) >= self.settings.min_rows
 
     @property
     def after_baseline(self) -> bool:
@@ -436,7 +436,7 @@ class DayMonitor:
             current = feed_features(self.feed, self.reference.items)
             self.measured["new_item_share"] = float(current["new_item"].mean())
             trained = trained_items_only(current)
-            if len(trained):
+            if len(trained) >= self.settings.min_rows:
                 self._drift("feed", self.reference.feed, trained, FEED_COLUMNS)
 
     def _drift(

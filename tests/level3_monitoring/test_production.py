@@ -4,9 +4,9 @@ A tiny world whose upstream feed breaks on day 92, two days into production: the
 champion and starts the service, the visitors ask it over HTTP, their feedback comes back
 through ``POST /feedback``, each day's monitoring flow runs on the session's Prefect server,
 and the broken feed must come out as one data_quality alert, in the alert log, in the summary,
-on the webhook, and not as drift. Days of a tiny world have about 100 requests, too few to judge
-drift or click-through on (``min_requests``, 400), so this test checks the plumbing; the detection of
-each scenario is ``test_detection.py``'s.
+on the webhook, and not as drift. Days of a tiny world have about 100 requests and 220 feed
+rows, too few to judge drift or click-through on (``min_rows``), so this test checks the
+plumbing; the detection of each scenario is ``test_detection.py``'s.
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ def test_a_run_plays_monitored_days_and_reports_the_broken_feed(
         assert [int(row["day"]) for row in rows] == list(range(90, 90 + DAYS))
         by_day = {int(row["day"]): row for row in rows}
         assert by_day[SWITCH_DAY]["alert_kinds"] == "data_quality"
-        assert by_day[SWITCH_DAY]["feed_drift_share"] == ""  # a broken feed is not judged for drift
-        assert by_day[90]["feed_drift_share"] != ""
+        assert by_day[90]["new_item_share"] != ""  # a feed that passed is measured,
+        assert by_day[SWITCH_DAY]["new_item_share"] == ""  # a broken one is not
+        assert {row["feed_drift_share"] for row in rows} == {""}  # too few rows to judge drift
         for row in rows:
             assert 0 < float(row["true_quality"]) < 1
             assert 0 < float(row["coverage"]) <= 1
