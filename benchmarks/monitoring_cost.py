@@ -335,7 +335,7 @@ def make_state(
     )
     training = Dataset(users=shop.users, items=shop.items, interactions=history)
     folder = state / MONITORING_FOLDER
-    build_reference(training, days).save(folder / REFERENCE_FOLDER)
+    build_reference(training, days, test_fraction=0.2).save(folder / REFERENCE_FOLDER)
 
     path = log_path(state)
     PredictionLog.open(path).close()  # the file, its schema and its WAL journal, as served

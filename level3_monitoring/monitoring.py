@@ -50,6 +50,7 @@ from .alerts import (
     findings,
 )
 from .config import Config, Expectations, load_config
+from .evaluation import split_by_time
 from .traffic import FEED_FOLDER, feed_file_name
 
 MONITORING_FOLDER, DAYS_FILE, REFERENCE_FOLDER = "monitoring", "days.jsonl", "reference"
@@ -110,15 +111,21 @@ class Reference:
         )
 
 
-def build_reference(dataset: Dataset, reference_days: int) -> Reference:
-    """The reference tables from a (typed) dataset: its last ``reference_days`` days."""
+def build_reference(dataset: Dataset, reference_days: int, test_fraction: float) -> Reference:
+    """The reference tables from a (typed) dataset: its last ``reference_days`` days.
+
+    Production is compared with what users did just before it, the held-out evaluation period
+    included; what the champion knows of the items (trained or not, their popularity, their age
+    at its training cut-off) comes from its training period only: ``test_fraction`` splits the
+    data as the pipeline did.
+    """
     interactions = dataset.interactions
     first_day = int(interactions["day"].max()) - reference_days + 1
     recent = interactions[interactions["day"] >= first_day]
     profiles = dataset.users.set_index("user_id")[["country", "age_band", "signup_day"]]
     visits = recent.drop_duplicates(["day", "user_id"]).join(profiles, on="user_id")
     requests = visits.assign(account_age_days=visits["day"] - visits["signup_day"])
-    items = item_features(dataset.items, interactions)
+    items = item_features(dataset.items, split_by_time(interactions, test_fraction).train)
     return Reference(
         requests=request_features(requests),
         feed=trained_items_only(feed_features(recent, items)),
@@ -138,7 +145,8 @@ def request_features(requests: pd.DataFrame) -> pd.DataFrame:
 def item_features(items: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:
     """Category, price band, age, popularity decile (1-10) of every catalogue item.
 
-    ``item_age_days`` is the item's age on the last day of the training data: a fixed property
+    ``interactions`` are the champion's training data. ``item_age_days`` is the item's age on
+    their last day: a fixed property
     of the item, so the items a model keeps recommending do not drift by growing older (the age
     on the day served would: 25 days into production the stable world's lists drifted on it).
     ``trained`` says whether the training data has interactions with it: the champion cannot

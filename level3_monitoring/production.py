@@ -141,7 +141,9 @@ def play_days(
 
     state = config.tracking.state_dir
     dataset = load_dataset(config.data.path)
-    reference = build_reference(dataset, config.monitoring.reference_days)
+    reference = build_reference(
+        dataset, config.monitoring.reference_days, config.split.test_fraction
+    )
     reference.save(state / MONITORING_FOLDER / REFERENCE_FOLDER)
     first_day = world.config.history_days
     days = range(first_day, first_day + args.days)

@@ -61,7 +61,9 @@ class Champion:
         dataset = load_dataset(data)
         split = split_by_time(dataset.interactions, config.split.test_fraction)
         model = EaseRecommender(l2=config.model.l2).fit(split.train)
-        reference = build_reference(dataset, config.monitoring.reference_days)
+        reference = build_reference(
+            dataset, config.monitoring.reference_days, config.split.test_fraction
+        )
         return cls(config, model, reference, dataset.interactions)
 
 
