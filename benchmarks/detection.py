@@ -7,7 +7,7 @@ For each seed, EASE is trained on the world's history (as the pipeline trains it
 scenario's production days are monitored by the level's own monitoring, fed with what the
 service would have logged (``tests/level3_monitoring/simulation.py``: no HTTP, so the whole
 matrix takes minutes; ``make level3`` plays the same days over HTTP). Production starts on day
-90; the world switches a week later. The rules, from the level's issue:
+90; the world switches a week later. The rules a level-3 monitoring must meet:
 
 - ``stable`` raises no alert in ``--stable-days`` days;
 - ``new_market`` and ``catalog_shift`` raise a data_drift alert by the day after the switch;
