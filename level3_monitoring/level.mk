@@ -27,6 +27,8 @@ serve-stop: $(ENV) ## Stop the serving API that `make level3` deployed
 	$(RUN) -m level3_monitoring.stages stop
 
 explain: $(ENV) ## Which model version served request REQUEST, trained on which data
+	@test -n "$(REQUEST)" || { echo "error: name the request: make explain REQUEST=<request_id> \
+	(every answer's request_id, also in its X-Request-ID header)" >&2; exit 2; }
 	$(RUN) -m level3_monitoring.prediction_log explain $(REQUEST) $(SET_ARGS)
 
 ui-mlflow: $(ENV) ## The MLflow UI on this level's runs (UI_PORT=5000; Ctrl-C stops)
