@@ -175,6 +175,7 @@ def write_project_files(request: TemplateRequest, staging: Path) -> None:
             version=source_version(),
             made_on=datetime.now(UTC).date().isoformat(),
             has_workflow=(staging / ".github").is_dir(),
+            plays_production=(staging / request.name / "production.py").is_file(),
         )
     )
 

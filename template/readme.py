@@ -17,8 +17,13 @@ def readme_text(
     version: str,
     made_on: str,
     has_workflow: bool,
+    plays_production: bool = False,
 ) -> str:
-    """The project's README.md; the level's own README stays beside its code."""
+    """The project's README.md; the level's own README stays beside its code.
+
+    ``plays_production``: the level plays production days of the simulated world, which data
+    from elsewhere (MovieLens) does not have, so its run target needs the simulated shop.
+    """
     name, level = request.name, request.level
     renamed = f" Its package `{level}` is called `{name}` here." if request.renamed else ""
     workflow = (
@@ -27,6 +32,14 @@ def readme_text(
         else ""
     )
     command = f"make template LEVEL={level}" + (f" NAME={name}" if request.renamed else "")
+    data_sentence = (
+        f"`make {request.run_target} SCENARIO=taste_shift` plays production days of a simulated "
+        "world that changes a week in (production days need the simulated shop: MovieLens has no "
+        "world behind it to play)."
+        if plays_production
+        else f"`make {request.run_target} DATA=path/to/ml-100k` runs on a MovieLens folder instead "
+        "of the simulated shop."
+    )
     return f"""# {request.project_name}
 
 A recommender project made from `{level}` of {repository} ({description}).
@@ -44,8 +57,7 @@ make demo    # set up, generate the simulated dataset, run the level
 make test    # the test suite (what .ci/run runs)
 ```
 
-`make help` lists every target; `make {request.run_target} DATA=path/to/ml-100k` runs on a
-MovieLens folder instead of the simulated shop. All run state goes under `state/` (`make clean`).
+`make help` lists every target; {data_sentence} All run state goes under `state/` (`make clean`).
 
 ## What is here
 

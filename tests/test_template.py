@@ -22,7 +22,8 @@ import pytest
 
 from template.__main__ import main as make_template
 from template.dependencies import level_groups
-from template.project import available_levels, uv_executable
+from template.project import TemplateRequest, available_levels, uv_executable
+from template.readme import readme_text
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = available_levels()
@@ -147,3 +148,21 @@ def test_a_request_that_cannot_work_is_refused_in_one_line(arguments, message, t
     assert len(error.splitlines()) == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["full"]
     assert (tmp_path / "full" / "notes.txt").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize(("plays_production", "promised"), [(False, "DATA="), (True, "SCENARIO=")])
+def test_the_readme_offers_movielens_only_to_levels_that_can_run_on_it(plays_production, promised):
+    request = TemplateRequest(level="level3_monitoring", dest=Path("/tmp/shop"), name="shop")
+    text = readme_text(
+        request,
+        "a level",
+        [],
+        repository="repo",
+        version="abc",
+        made_on="2026-12-02",
+        has_workflow=True,
+        plays_production=plays_production,
+    )
+
+    assert f"make level3 {promised}" in text
+    assert ("ml-100k" in text) is not plays_production
