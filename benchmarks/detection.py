@@ -25,14 +25,14 @@ the exit code is 1 when a rule fails, so the run can gate a threshold change.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path("state/bench/detection.json")
+from benchmarks.results import write_results
+
 SCENARIOS = ("stable", "new_market", "catalog_shift", "taste_shift", "feed_incident")
 FIRST_DAY = 90
 #: Days watched after the switch: the latest rule allows two days.
@@ -141,11 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         "passed": not failed,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    path = write_results("detection", results)
     print(
         f"\n{len(rows) - len(failed)} of {len(rows)} runs meet their rule "
-        f"({results['seconds']:.0f} s). Results: {RESULTS}"
+        f"({results['seconds']:.0f} s). Results: {path}"
     )
     return 1 if failed else 0
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import sqlite3
@@ -50,10 +49,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.results import write_results
 from data.population import AGE_BANDS, CATEGORIES, COUNTRIES, DEVICES
 from data.schema import SECONDS_PER_DAY, WORLD_EPOCH
 
-RESULTS = Path("state/bench/monitoring.json")
 WORK = Path("state/bench/monitoring")
 DAY, BASELINE = 100, (90, 91, 92)
 VERSION = "1"
@@ -609,9 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print_tables(results)
     print(f"\nEvidently import and warm-up: {warm:.1f} s (once per process, not counted above)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"warm_up_seconds": warm, "days": results}, indent=2) + "\n")
-    print(f"results: {RESULTS}")
+    path = write_results("monitoring", {"warm_up_seconds": warm, "days": results})
+    print(f"results: {path}")
     return 0
 
 

@@ -27,6 +27,14 @@ LIBRARIES = (
 )  # fmt: skip
 
 
+def write_results(name: str, results: Any) -> Path:
+    """Write one benchmark's results to ``state/bench/<name>.json``, where ``main`` finds them."""
+    path = BENCH / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
+
+
 def machine() -> dict[str, Any]:
     """Cores, load, platform and versions: what a figure depends on besides the code."""
     versions = {}

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
 from benchmarks.open_loop import load
+from benchmarks.results import write_results
 from level2_cicd.config import DEFAULT_CONFIG, load_config
 from level2_cicd.runtime import use_local_state
 
-RESULTS = Path("state/bench/serve.json")
 #: Like the query that once took 14 s to answer and stalled the service (11,000 parameters, 62 KB);
 #: 10,000 (49 KB) stay under httpx's longest URL.
 HOSTILE_QUERY = "user_id=1&" + "&".join(f"{index}=" for index in range(10_000))
@@ -143,9 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         f"hostile queries answered: {under_attack['hostile_answered']}, "
         f"median {under_attack['hostile_p50_ms']:.1f} ms each"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults: {RESULTS}")
+    print(f"\nresults: {write_results('serve', results)}")
     return 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -43,12 +42,12 @@ import httpx
 import psutil
 
 from benchmarks.open_loop import load
+from benchmarks.results import write_results
 from level3_monitoring.config import DEFAULT_CONFIG, load_config
 from level3_monitoring.prediction_log import LoggedRequest, PredictionLog, log_path
 from level3_monitoring.runtime import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path("state/bench/serve_logging.json")
 WORK = Path("state/bench/serve_logging")
 MODEL_NAME = "recommender-bench"
 #: Seconds the services may take to answer after their start (MLflow's import, the model's load).
@@ -376,9 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     warm_up = int(WARM_UP_RATE * WARM_UP_SECONDS)
     print(f"rows in the logging service's log: {logged} (sent to it: {sent} + {warm_up} warm-up)")
     print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults: {RESULTS}")
+    print(f"\nresults: {write_results('serve_logging', results)}")
     return 0
 
 
