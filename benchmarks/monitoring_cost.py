@@ -543,16 +543,7 @@ def measure(size: int, baseline: int, seed: int, keep: bool) -> dict[str, Any]:
 
 def print_tables(results: list[dict[str, Any]]) -> None:
     """Seconds per step, then the sizes of the day's report files, one column per size."""
-    sizes = [f"{result['requests']:,}" for result in results]
-    steps = list(dict.fromkeys(step for result in results for step in result["seconds"]))
-    width = max(len(step) for step in steps) + 2
-    print("\n" + "seconds".ljust(width) + "".join(f"{size:>12}" for size in sizes))
-    for step in steps:
-        values = [result["seconds"].get(step) for result in results]
-        print(
-            step.ljust(width)
-            + "".join(f"{value:>12.2f}" if value is not None else f"{'-':>12}" for value in values)
-        )
+    width = print_keyed_rows("seconds", results, "seconds", lambda value: f"{value:>12.2f}")
     print(
         "peak RSS (MB)".ljust(width)
         + "".join(f"{result['peak_rss_mb']:>12,.0f}" for result in results)
@@ -562,21 +553,28 @@ def print_tables(results: list[dict[str, Any]]) -> None:
         ("lists judged", "lists_judged"),
     ):
         print(label.ljust(width) + "".join(f"{result[key]:>12,}" for result in results))
-    names = list(dict.fromkeys(name for result in results for name in result["report_bytes"]))
-    width = max(len(name) for name in names) + 2
-    print("\n" + "report file (KB)".ljust(width) + "".join(f"{size:>12}" for size in sizes))
-    for name in names:
-        values = [result["report_bytes"].get(name) for result in results]
-        print(
-            name.ljust(width)
-            + "".join(
-                f"{value / 1024:>12.1f}" if value is not None else f"{'-':>12}" for value in values
-            )
-        )
+    width = print_keyed_rows(
+        "report file (KB)", results, "report_bytes", lambda value: f"{value / 1024:>12.1f}"
+    )
     print(
         "prediction log (MB)".ljust(width)
         + "".join(f"{result['log_bytes'] / 2**20:>12,.0f}" for result in results)
     )
+
+
+def print_keyed_rows(
+    title: str, results: list[dict[str, Any]], field: str, cell: Callable[[float], str]
+) -> int:
+    """A row per key of each result's ``field`` (a dict), a column per size; the label width."""
+    keys = list(dict.fromkeys(key for result in results for key in result[field]))
+    width = max(len(key) for key in keys) + 2
+    sizes = "".join(f"{result['requests']:>12,}" for result in results)
+    print("\n" + title.ljust(width) + sizes)
+    for key in keys:
+        values = [result[field].get(key) for result in results]
+        cells = (cell(value) if value is not None else f"{'-':>12}" for value in values)
+        print(key.ljust(width) + "".join(cells))
+    return width
 
 
 def main(argv: list[str] | None = None) -> int:
