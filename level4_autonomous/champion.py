@@ -87,11 +87,8 @@ class Champion:
     registered_at: datetime | None
     loaded_at: datetime
     recommender: Recommender
-
-    @property
-    def alias(self) -> str:
-        """The alias the service follows, as ``/model`` reports it."""
-        return CHAMPION
+    #: The alias the service followed to this version, as ``/model`` reports it.
+    alias: str = CHAMPION
 
     @property
     def model_uri(self) -> str:
@@ -127,13 +124,23 @@ class ChampionHolder:
     """Holds the current champion and swaps in a new one when the registry's alias moves.
 
     ``name`` is the registered model; ``client`` defaults to an ``MlflowClient``, and
-    ``registry_uri`` (by default MLflow's) only names the registry in messages.
+    ``registry_uri`` (by default MLflow's) only names the registry in messages. ``alias`` is the
+    alias followed; an ``optional`` one (the online check's ``ab_test``) may be absent, and when
+    it is removed the holder drops its model instead of keeping it.
     """
 
     def __init__(
-        self, name: str, client: RegistryClient | None = None, registry_uri: str | None = None
+        self,
+        name: str,
+        client: RegistryClient | None = None,
+        registry_uri: str | None = None,
+        *,
+        alias: str = CHAMPION,
+        optional: bool = False,
     ) -> None:
         self.name = name
+        self.alias = alias
+        self.optional = optional
         self.client: RegistryClient = client or MlflowClient()
         #: Where the registry is, for messages (credentials in the URI are hidden).
         self.registry_uri = redact(registry_uri or mlflow.get_registry_uri())
@@ -156,6 +163,11 @@ class ChampionHolder:
         if champion is None:
             raise RuntimeError("no champion loaded yet: call load() first")
         return champion
+
+    @property
+    def current_or_none(self) -> Champion | None:
+        """The model of an optional alias, or None while the alias names no version."""
+        return self._champion
 
     @property
     def load_failed_at(self) -> datetime | None:
@@ -183,6 +195,10 @@ class ChampionHolder:
                 self.registry_reachable = not isinstance(problem, RegistryUnreachableError)
                 if isinstance(problem, NoChampionError):
                     self.champion_version = None
+                    if self.optional:
+                        self._champion = None  # the alias was removed: stop serving it
+                        self._report(None, "", "")
+                        return False
                 self._report(type(problem).__name__, "", str(problem))
                 return False
             version = str(found.version)
@@ -217,7 +233,7 @@ class ChampionHolder:
     def _find(self) -> ModelVersion:
         """The version the alias points at, with registry problems sorted into the two kinds."""
         try:
-            found = self.client.get_model_version_by_alias(self.name, CHAMPION)
+            found = self.client.get_model_version_by_alias(self.name, self.alias)
         except MlflowException as error:
             if error.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise NoChampionError(
@@ -226,7 +242,7 @@ class ChampionHolder:
                 ) from error
             if error.error_code == "INVALID_PARAMETER_VALUE":
                 raise NoChampionError(
-                    f"model '{self.name}' has no '{CHAMPION}' alias in the MLflow registry at "
+                    f"model '{self.name}' has no '{self.alias}' alias in the MLflow registry at "
                     f"{self.registry_uri}; promote a version first"
                 ) from error
             raise self._unreachable(error) from error
@@ -254,6 +270,7 @@ class ChampionHolder:
             registered_at=from_millis(found.creation_timestamp),
             loaded_at=datetime.now(UTC),
             recommender=recommender,
+            alias=self.alias,
         )
 
     def _swap_to(self, found: ModelVersion, retry_after: float) -> bool:

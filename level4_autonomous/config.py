@@ -28,6 +28,9 @@ class DataConfig(Section):
     """``[data]``: the dataset folder to train on, simulated or MovieLens."""
 
     path: Path
+    #: Interactions before this day are not trained on; they only say which items each user
+    #: already has, so the model never offers them again. 0 trains on everything (levels 0-3).
+    train_from_day: int = Field(0, ge=0)
 
 
 class SplitConfig(Section):
@@ -124,6 +127,49 @@ class MonitoringConfig(Section):
     webhook_url: str | None = None
 
 
+#: The alert metrics a policy can react to (see alerts.py).
+AlertMetric = Literal[
+    "request_drift_share", "feed_drift_share", "prediction_drift_share", "new_item_share", "ctr"
+]
+
+
+class PolicyConfig(Section):
+    """``[policy]``: how level 4 reacts to its monitoring; a person's choices, with their limits."""
+
+    #: Alert metrics that start a retraining (a data-quality incident never does: it quarantines).
+    retrain_on: tuple[AlertMetric, ...] = (
+        "request_drift_share",
+        "feed_drift_share",
+        "new_item_share",
+        "ctr",
+    )
+    #: Alerts that say old labels mislead (what users do changed, not who asks): the retraining
+    #: then reads only the days since the incident began. Other alerts train on all the data.
+    recent_only_on: tuple[AlertMetric, ...] = ("feed_drift_share", "new_item_share", "ctr")
+    #: Days of data since the incident began before a recent-only retraining may start.
+    min_fresh_days: int = Field(2, ge=1)
+    #: Days after a retraining before the next may start, and at most this many retrainings in
+    #: any ``budget_days`` days: a runaway loop costs at most the budget.
+    cooldown_days: int = Field(3, ge=1)
+    max_retrains: int = Field(3, ge=0)
+    budget_days: int = Field(14, ge=1)
+    #: The online check: this share of users gets the challenger (a fixed hash of the user id),
+    online_share: float = Field(0.3, gt=0.0, lt=1.0)
+    #: each arm needs this many served lists before a decision,
+    online_min_lists: int = Field(200, ge=1)
+    #: the challenger is refused when its click-through is lower with a one-sided p-value under
+    #: this (clicks of the two arms, a conditional binomial test),
+    online_significance: float = Field(0.05, gt=0.0, lt=0.5)
+    #: and when this many days pass without enough lists.
+    online_max_days: int = Field(3, ge=1)
+    #: After a promotion the replaced champion keeps ``online_share`` of users for this many days;
+    #: the same test, the other way round, rolls the alias back when the new one does worse.
+    watch_days: int = Field(3, ge=1)
+    #: Who is paged for what the policy does not decide (a broken feed), and where pages go.
+    page_to: str = Field("the on-call ML engineer", min_length=1)
+    page_webhook_url: str | None = None
+
+
 class Config(Section):
     """The whole file, a section per table; every table but ``[data]`` has defaults."""
 
@@ -138,6 +184,7 @@ class Config(Section):
     gate: GateConfig = GateConfig()
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    policy: PolicyConfig = PolicyConfig()
 
     def flat(self) -> dict[str, str]:
         """``section.key`` → value, as MLflow parameters are logged."""

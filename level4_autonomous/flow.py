@@ -35,6 +35,7 @@ from .tracking import (
     write_metrics_file,
 )
 from .validation import DataValidationError, ValidationReport, validate
+from .window import earlier_interactions, excluding_earlier, recent_interactions
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -105,17 +106,21 @@ def validate_data(dataset: Dataset, expectations: Expectations) -> tuple[Dataset
 
 
 @step()
-def split_data(dataset: Dataset, test_fraction: float) -> Split:
-    """Hold out the latest interactions for evaluation."""
-    return split_by_time(dataset.interactions, test_fraction)
+def split_data(dataset: Dataset, test_fraction: float, from_day: int = 0) -> Split:
+    """Hold out the latest interactions (of those from ``from_day`` on) for evaluation."""
+    return split_by_time(recent_interactions(dataset.interactions, from_day), test_fraction)
 
 
 @step()
-def train_model(split: Split, l2: float) -> dict[str, Recommender]:
-    """Fit the recommender and the popularity baseline on the training period."""
+def train_model(split: Split, l2: float, earlier: Any = None) -> dict[str, Any]:
+    """Fit the recommender and the popularity baseline on the training period.
+
+    ``earlier``: interactions before the training window, whose items neither model offers again.
+    """
+    earlier = earlier if earlier is not None else split.train.iloc[:0]
     return {
-        "model": EaseRecommender(l2=l2).fit(split.train),
-        "popularity": PopularityRecommender().fit(split.train),
+        "model": excluding_earlier(EaseRecommender(l2=l2).fit(split.train), earlier),
+        "popularity": excluding_earlier(PopularityRecommender().fit(split.train), earlier),
     }
 
 
@@ -194,8 +199,10 @@ def training_flow(
     try:
         dataset = load_data(config.data.path)
         dataset, validation = validate_data(dataset, config.expectations)
-        split = split_data(dataset, config.split.test_fraction)
-        models = train_model(split, config.model.l2)
+        from_day = config.data.train_from_day
+        split = split_data(dataset, config.split.test_fraction, from_day)
+        earlier = earlier_interactions(dataset.interactions, from_day)
+        models = train_model(split, config.model.l2, earlier)
         metrics = evaluate_model(models, dataset, split, config.evaluation.k)
         model_uri, metrics_path = log_run(
             run_id,

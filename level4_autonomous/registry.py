@@ -1,6 +1,7 @@
 """The MLflow model registry: every trained model is a version; aliases say which one serves.
 
-``champion`` is the version the service loads, ``challenger`` the latest candidate. Each version
+``champion`` is the version the service loads, ``challenger`` the latest candidate, ``ab_test``
+the version a share of users gets during an online check. Each version
 carries tags that make the registry an audit trail: which run made it, what the gate said, who
 promoted it, when, and which version it replaced.
 """
@@ -19,6 +20,9 @@ from mlflow.tracking import MlflowClient
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+#: The version the online check serves to a share of users beside the champion: a challenger
+#: before its promotion, the replaced champion while the new one is watched.
+AB_TEST = "ab_test"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from .model_card import record_version_card
 from .registry import CHAMPION, ModelVersion, promote, register, version_with_alias
 from .stages import StageError
 from .tracking import code_version, save_atomically
+from .window import recent_interactions
 
 GATE_JSON, GATE_MARKDOWN = "gate.json", "gate.md"
 
@@ -71,7 +72,10 @@ def training_split(run_id: str, config: Config) -> Split:
         dataset = load_dataset(config.data.path)
     except DataError as error:
         raise StageError(f"the gate cannot read its data (data.path): {error}") from None
-    split = split_by_time(dataset.interactions, config.split.test_fraction)
+    split = split_by_time(
+        recent_interactions(dataset.interactions, config.data.train_from_day),
+        config.split.test_fraction,
+    )
     check_training_data(run_id, split, config)
     return split
 

@@ -218,6 +218,9 @@ class Health(BaseModel):
     registry_checked_at: datetime | None = Field(
         description="when the registry last answered that check"
     )
+    ab_test_version: str | None = Field(
+        None, description="the version a share of users gets for an online check (null: none)"
+    )
 
 
 class ModelInfo(BaseModel):
@@ -327,11 +330,17 @@ def check_parameters(request: Request) -> None:
 
 
 def create_app(
-    holder: "ChampionHolder", max_k: int = 100, prediction_log: PredictionLog | None = None
+    holder: "ChampionHolder",
+    max_k: int = 100,
+    prediction_log: PredictionLog | None = None,
+    ab_test: "ChampionHolder | None" = None,
+    ab_share: float = 0.0,
 ) -> FastAPI:
     """The API around ``holder``'s current champion. ``max_k`` bounds ``k`` (and the work).
 
-    Answers and feedback go to ``prediction_log``; without one, nothing is logged.
+    Answers and feedback go to ``prediction_log``; without one, nothing is logged. While
+    ``ab_test`` holds a model (an online check), the users :func:`in_test_arm` picks for
+    ``ab_share`` get it instead; each answer names the version that made it.
     """
     app = FastAPIOffline(  # FastAPI with Swagger UI's files served from the package, no CDN
         title="Recommender",
@@ -391,6 +400,9 @@ def create_app(
         """
         check_parameters(request)
         champion = holder.current  # one read: a swap during this request does not affect it
+        other = ab_test.current_or_none if ab_test is not None else None
+        if other is not None and in_test_arm(user_id, ab_share):
+            champion = other
         answer = Recommendations(
             request_id=request.state.request_id,
             user_id=user_id,
@@ -457,6 +469,7 @@ def create_app(
             load_failed_at=holder.load_failed_at,
             registry="reachable" if holder.registry_reachable else "unreachable",
             registry_checked_at=holder.last_checked_at,
+            ab_test_version=ab_test.champion_version if ab_test is not None else None,
         )
 
     @app.get("/model", responses=ERROR_RESPONSES)
@@ -479,6 +492,12 @@ def create_app(
         )
 
     return app
+
+
+def in_test_arm(user_id: int, share: float) -> bool:
+    """Whether the user is in the online check's test arm: a fixed hash, so each user keeps one
+    arm for the whole check (Knuth's multiplicative hash spreads consecutive ids evenly)."""
+    return (user_id * 2654435761) % 2**32 < share * 2**32
 
 
 def context_query(description: str) -> Any:
@@ -898,6 +917,7 @@ def serve_with_log(config: Config, prediction_log: PredictionLog | None) -> int:
     import uvicorn
 
     from .champion import ChampionHolder, ChampionUnavailableError  # imports MLflow: env first
+    from .registry import AB_TEST
 
     holder = ChampionHolder(config.registry.model_name)
     log.info("loading models:/%s@champion from %s", holder.name, holder.registry_uri)
@@ -907,10 +927,14 @@ def serve_with_log(config: Config, prediction_log: PredictionLog | None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 1
     log.info("serving %s version %s (run %s)", champion.name, champion.version, champion.run_id)
+    ab_test = ChampionHolder(config.registry.model_name, alias=AB_TEST, optional=True)
+    ab_test.refresh()  # an online check in progress, if any; none is fine
     settings = config.serving
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(holder, settings.max_k, prediction_log),
+            create_app(
+                holder, settings.max_k, prediction_log, ab_test, config.policy.online_share
+            ),
             host=settings.host,
             port=settings.port,
             log_config=None,  # our logging format; uvicorn's own lines propagate to it
@@ -918,7 +942,7 @@ def serve_with_log(config: Config, prediction_log: PredictionLog | None) -> int:
             timeout_graceful_shutdown=10,
         )
     )
-    with holder.polling(settings.refresh_seconds):
+    with holder.polling(settings.refresh_seconds), ab_test.polling(settings.refresh_seconds):
         server.run()
     log.info("stopped")
     return 0

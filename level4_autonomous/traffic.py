@@ -9,7 +9,8 @@ Each day (:meth:`TrafficPlayer.play_day`):
 2. the world reacts to the lists it was served (``World.respond``): clicks and purchases, each
    observed 0-3 days later; what is observed on a day is POSTed back to ``/feedback`` that day;
 3. the day's upstream interaction feed lands as a file (broken under ``feed_incident``): the data
-   the next training would read;
+   the next training would read; so do the upstream's user and item tables as they stand that
+   day (``catalog/``), which a retraining needs for the users and items that arrived since;
 4. the served lists are judged against the world's true ranking of that day (``true_quality``,
    NDCG@k, 1.0 = the oracle), which no monitoring can see.
 """
@@ -31,6 +32,8 @@ from .evaluation import evaluate_ranking
 from .tracking import save_atomically
 
 FEED_FOLDER = "feed"
+#: The upstream's current users.csv and items.csv, replaced every day.
+CATALOG_FOLDER = "catalog"
 #: Feedback events per POST: the service takes at most 10,000.
 FEEDBACK_BATCH = 5000
 
@@ -91,6 +94,7 @@ class TrafficPlayer:
             self._remember_feedback(day, served)
         delivered = self._deliver(day)
         feed_path = land_feed(self.world, day, self.state_dir)
+        land_catalog(self.world, day, self.state_dir)
         return DayTraffic(
             day=day,
             visitors=len(visitors),
@@ -203,6 +207,23 @@ def land_feed(world: World, day: int, state_dir: Path) -> Path:
     return save_atomically(
         path, lambda target: feed.to_csv(target, index=False, float_format="%.10g")
     )
+
+
+def land_catalog(world: World, day: int, state_dir: Path) -> Path:
+    """Replace the upstream's user and item tables with the day's: who signed up, what is out."""
+    from data.schema import ITEMS, USERS
+
+    folder = state_dir / CATALOG_FOLDER
+    tables = (
+        (USERS, world.users[world.users["signup_day"] <= day]),
+        (ITEMS, world.items[world.items["release_day"] <= day]),
+    )
+    for schema, frame in tables:
+        save_atomically(
+            folder / schema.file_name,
+            lambda target, frame=frame: frame.to_csv(target, index=False, float_format="%.10g"),
+        )
+    return folder
 
 
 def feed_file_name(day: int) -> str:

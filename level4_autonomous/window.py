@@ -1,0 +1,86 @@
+"""Training on recent days only, without offering users what they had before those days.
+
+After a concept drift (users want other things) or a catalogue shift, old interactions teach the
+model the wrong co-occurrences, so the retraining fits on the days since the incident began
+(``data.train_from_day``). EASE excludes only the pairs it was fitted on, so a model fitted on
+recent days would offer users items they bought months ago: :class:`RecentRecommender` wraps the
+fitted model and drops those, which the world (and a user) counts as a miss. The model file itself
+stays the same at every level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .model import RECOMMENDATION_COLUMNS, Recommender
+
+
+def recent_interactions(interactions: pd.DataFrame, from_day: int) -> pd.DataFrame:
+    """The interactions a model trains on: those from ``from_day`` on (all of them for 0)."""
+    if from_day <= 0:
+        return interactions
+    recent = interactions[interactions["day"] >= from_day]
+    if recent.empty:
+        raise ValueError(f"data.train_from_day {from_day}: no interactions from that day on")
+    return recent.reset_index(drop=True)
+
+
+class RecentRecommender:
+    """A recommender fitted on recent days that also leaves out each user's earlier items.
+
+    It answers like the model it wraps (``recommend``, ``user_ids_``, ``item_ids_``,
+    ``popularity_``), so the gate, the service and the evaluation use it unchanged.
+    """
+
+    def __init__(self, model: Recommender, earlier: pd.DataFrame) -> None:
+        self.model = model
+        pairs = earlier[["user_id", "item_id"]].drop_duplicates()
+        self.earlier_ = pairs.groupby("user_id")["item_id"].agg(lambda items: set(items)).to_dict()
+
+    @property
+    def user_ids_(self) -> np.ndarray:
+        return self.model.user_ids_
+
+    @property
+    def item_ids_(self) -> np.ndarray:
+        return self.model.item_ids_
+
+    @property
+    def popularity_(self) -> np.ndarray:
+        return self.model.popularity_
+
+    def recommend(self, user_ids: Iterable[int], k: int = 10) -> pd.DataFrame:
+        """The wrapped model's top-``k`` after dropping each user's earlier items, re-ranked."""
+        users = np.asarray(list(user_ids) if not isinstance(user_ids, np.ndarray) else user_ids)
+        most_earlier = max((len(self.earlier_.get(int(user), ())) for user in users), default=0)
+        ranked = self.model.recommend(users, k=k + most_earlier)
+        if most_earlier == 0 or ranked.empty:
+            return ranked[ranked["rank"] <= k].reset_index(drop=True)
+        had = np.fromiter(
+            (
+                item in self.earlier_.get(user, ())
+                for user, item in zip(
+                    ranked["user_id"].tolist(), ranked["item_id"].tolist(), strict=True
+                )
+            ),
+            dtype=bool,
+            count=len(ranked),
+        )
+        kept = ranked[~had].copy()
+        kept["rank"] = kept.groupby("user_id", sort=False).cumcount() + 1
+        return kept[kept["rank"] <= k][RECOMMENDATION_COLUMNS].reset_index(drop=True)
+
+
+def earlier_interactions(interactions: pd.DataFrame, from_day: int) -> pd.DataFrame:
+    """The interactions before ``from_day``: not trained on, but never offered again."""
+    return interactions[interactions["day"] < from_day]
+
+
+def excluding_earlier(
+    model: Recommender, earlier: pd.DataFrame
+) -> Recommender | RecentRecommender:
+    """``model`` as it is when nothing came before its window, else wrapped."""
+    return RecentRecommender(model, earlier) if len(earlier) else model
