@@ -250,7 +250,7 @@ class AlertLog:
         for alert in alerts:
             print(alert.line(), flush=True)
             if self.webhook_url:
-                self._send(alert)
+                post_json(self.webhook_url, alert.as_dict(), "alert")
 
     def read(self) -> list[dict[str, Any]]:
         """Every alert recorded so far, oldest first."""
@@ -259,14 +259,13 @@ class AlertLog:
         lines = self.path.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
-    def _send(self, alert: Alert) -> None:
-        import httpx
 
-        assert self.webhook_url is not None
-        try:
-            response = httpx.post(
-                self.webhook_url, json=alert.as_dict(), timeout=WEBHOOK_TIMEOUT_SECONDS
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as error:
-            log.warning("alert not delivered to the webhook %s: %s", self.webhook_url, error)
+def post_json(url: str, body: dict[str, Any], what: str) -> None:
+    """POST ``body`` to a webhook; a failure is logged, never raised (the record is kept)."""
+    import httpx
+
+    try:
+        response = httpx.post(url, json=body, timeout=WEBHOOK_TIMEOUT_SECONDS)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        log.warning("%s not delivered to the webhook %s: %s", what, url, error)

@@ -12,11 +12,11 @@ LEVEL4_STATE := $(STATE)/level4_autonomous
 
 # The demo's world changes taste a week into production: the monitoring has something to find.
 # The service that level4 deploys is stopped at the end, whether the run passed or not.
-demo: $(ENV) ## Set up, generate the dataset, release, play 10 production days of a taste shift
+demo: $(ENV) ## Set up, generate the dataset, release, play 10 production days of a taste shift that level 4 recovers from
 	@$(MAKE) --no-print-directory level4 SCENARIO=taste_shift DAYS=10; status=$$?; \
 		$(MAKE) --no-print-directory serve-stop; exit $$status
 
-level4: $(ENV) $(DATASET) ## Level 4: release as level 2, then DAYS monitored production days (SCENARIO, SWITCH_DAY, HTTP_SHARE)
+level4: $(ENV) $(DATASET) ## Level 4: release, then DAYS production days that retrain, check online, promote and roll back by themselves (SCENARIO, SWITCH_DAY, HTTP_SHARE)
 	$(RUN) -m level4_autonomous.production --data $(DATA) --days $(DAYS) \
 		--http-share $(HTTP_SHARE) $(SET_ARGS)
 

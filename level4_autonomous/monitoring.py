@@ -45,6 +45,7 @@ from .alerts import (
     AlertLog,
     DayMeasurements,
     DriftSummary,
+    Finding,
     Incidents,
     ctr_drop_p_value,
     findings,
@@ -52,6 +53,7 @@ from .alerts import (
 from .config import Config, Expectations, load_config
 from .evaluation import split_by_time
 from .traffic import FEED_FOLDER, feed_file_name
+from .window import recent_interactions
 
 MONITORING_FOLDER, DAYS_FILE, REFERENCE_FOLDER = "monitoring", "days.jsonl", "reference"
 WORKSPACE_FOLDER = "evidently"
@@ -111,15 +113,18 @@ class Reference:
         )
 
 
-def build_reference(dataset: Dataset, reference_days: int, test_fraction: float) -> Reference:
+def build_reference(
+    dataset: Dataset, reference_days: int, test_fraction: float, from_day: int = 0
+) -> Reference:
     """The reference tables from a (typed) dataset: its last ``reference_days`` days.
 
     Production is compared with what users did just before it, the held-out evaluation period
     included; what the champion knows of the items (trained or not, their popularity, their age
     at its training cut-off) comes from its training period only: ``test_fraction`` splits the
-    data as the pipeline did.
+    data as the pipeline did. A champion trained from ``from_day`` on is compared with its
+    window only.
     """
-    interactions = dataset.interactions
+    interactions = recent_interactions(dataset.interactions, from_day)
     first_day = int(interactions["day"].max()) - reference_days + 1
     recent = interactions[interactions["day"] >= first_day]
     profiles = dataset.users.set_index("user_id")[["country", "age_band", "signup_day"]]
@@ -219,6 +224,10 @@ class DayResult:
     latency: dict[str, float | None] = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
     incidents: list[list[str]] = field(default_factory=list)
+    #: Every threshold the day breached (announced or part of an open incident).
+    findings: list[Finding] = field(default_factory=list)
+    #: The first day of each open incident, by metric.
+    incident_days: dict[str, int] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         """The line of ``days.jsonl``."""
@@ -488,10 +497,24 @@ class DayMonitor:
             latency=self.latency,
             reports=saved,
             incidents=[list(key) for key in sorted(incidents.open)],
+            findings=found,
+            incident_days=self.incident_days(found, alerts),
         )
         self.history.append({**result.record(), "model_version": self.version})
         AlertLog(self.state_dir, self.settings.webhook_url).append(alerts)
         return result
+
+    def incident_days(self, found: list[Finding], alerts: list[Alert]) -> dict[str, int]:
+        """The day each of today's findings began: its incident's announcement."""
+        announced = [
+            (alert["day"], alert["metric"])
+            for record in self.history.read()
+            for alert in record["alerts"]
+        ] + [(alert.day, alert.metric) for alert in alerts]
+        first = {}
+        for day, metric in announced:  # oldest first: the latest announcement wins
+            first[metric] = day
+        return {f.metric: first.get(f.metric, self.day) for f in found}
 
     def save_reports(self, html: bool) -> dict[str, str]:
         """Each snapshot as JSON (and HTML when asked), and into the Evidently workspace."""
@@ -552,13 +575,44 @@ def conclude(monitor: DayMonitor, last_day: bool) -> DayResult:
     return monitor.conclude(last_day)
 
 
+@task(name="review online check", cache_policy=NO_CACHE)
+def review_online_check(day: int, config: Config) -> list[Any]:
+    """Judge the test arm, if a version is on it: promote, reject, roll back (promotion.py)."""
+    from .promotion import review_online_check as review
+
+    return review(day, config)
+
+
+@task(name="emit events", cache_policy=NO_CACHE)
+def emit_events(day: int, result: DayResult, config: Config) -> list[Any]:
+    """One Prefect event per finding; automations start the reactions (triggers.py)."""
+    from .triggers import emit_findings
+
+    return emit_findings(day, result.findings, result.incident_days, config)
+
+
+@dataclass
+class MonitoredDay:
+    """What the day's flow run hands back: the monitoring, decisions taken, events emitted."""
+
+    result: DayResult
+    decisions: list[Any]
+    events: list[Any]
+
+
 @flow(name=f"{PACKAGE}-monitoring", flow_run_name="day-{day}", validate_parameters=False)
 def monitoring_flow(
     day: int, config_path: str, overrides: dict[str, str] | None = None, last_day: bool = False
-) -> DayResult:
-    """One day's monitoring as a Prefect flow run; :func:`monitor_day` without Prefect."""
+) -> MonitoredDay:
+    """One day's monitoring and its reactions as a Prefect flow run.
+
+    Measures the day (as level 3), judges the online check if one runs, then emits an event per
+    finding: the automations of ``triggers.py`` start what the policy asks for.
+    """
     config = load_config(Path(config_path), overrides)
     monitor = DayMonitor(day, config, config.tracking.state_dir)
     for name in MEASUREMENTS:
         measure(monitor, name)
-    return conclude(monitor, last_day)
+    result = conclude(monitor, last_day)
+    decisions = review_online_check(day, config)
+    return MonitoredDay(result, decisions, emit_events(day, result, config))

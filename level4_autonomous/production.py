@@ -1,4 +1,4 @@
-"""Level 4's run: release the champion as level 2 does, then play monitored production days.
+"""Level 4's run: release the champion, then play production days that react by themselves.
 
     python -m level4_autonomous.production --data state/datasets/taste_shift-small-seed42-switch97 \
         [--days 21] [--http-share 1] [--config …] [--set section.key=value]
@@ -7,14 +7,17 @@
    trained on the dataset's history, and the serving API runs it.
 2. Each production day after the history, the simulated world's visitors ask the service, their
    clicks come back as feedback, the day's feed lands (``traffic.py``), and the monitoring flow
-   measures the day and raises alerts (``monitoring.py``).
-3. ``summary.json``, ``timeline.csv`` and ``timeline.png`` in the state folder tell the story;
-   the run ends with a table of the days and these paths. The service keeps running (``make
-   serve-stop`` stops it), as level 2 leaves its deployment running.
+   measures the day, raises alerts, judges a running online check (``promotion.py``) and emits a
+   Prefect event per finding (``monitoring.py``, ``triggers.py``).
+3. Prefect automations start the reactions (retraining, quarantine: ``retraining.py``) in the
+   reactions process; the day ends when they have finished and the service serves what the
+   registry's aliases now name, so the next day is played against it: a run is reproducible.
+4. ``summary.json`` (with the decisions), ``timeline.csv`` and ``timeline.png`` (beside level 3's
+   run of the same world, when there is one) tell the story; the run ends with a table of the
+   days and these paths. The service keeps running (``make serve-stop`` stops it).
 
-Production state (prediction log, feeds, reports, alerts) describes one run, so each run starts
-it afresh; the MLflow registry, with its audit trail, is kept. Nobody reacts to the alerts here:
-at level 4 a person reads them and retrains.
+Production state (prediction log, feeds, quarantine, reports, alerts, decisions) describes one
+run, so each run starts it afresh; the MLflow registry, with its audit trail, is kept.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from .runtime import use_local_state
 from .state_lock import StateFolderError, lock_state_folder
 
 SUMMARY_FILE, TIMELINE_CSV, TIMELINE_PNG = "summary.json", "timeline.csv", "timeline.png"
+REACTIONS_LOG = "reactions.log"
+#: Where level 3 writes the same run's files (its state folder beside this one), to draw beside.
+LEVEL3_STATE = "level3_monitoring"
 REQUEST_TIMEOUT_SECONDS = 10.0
 #: What one run's production leaves in the state folder; removed when the next run starts.
 PRODUCTION_STATE = (
@@ -43,6 +49,11 @@ PRODUCTION_STATE = (
     "monitoring",
     "evidently",
     "alerts.jsonl",
+    "catalog",
+    "quarantine",
+    "retraining",
+    "decisions.jsonl",
+    "pages.jsonl",
     SUMMARY_FILE,
     TIMELINE_CSV,
     TIMELINE_PNG,
@@ -110,6 +121,7 @@ def run(args: argparse.Namespace, overrides: dict[str, str], config: Config, wor
     from .deployment import running_service, service_url, stop_service
     from .runtime import prefect_api
     from .stages import STAGES, StageContext, run_stages
+    from .triggers import reactions_served
 
     started = time.perf_counter()
     state = config.tracking.state_dir
@@ -117,12 +129,15 @@ def run(args: argparse.Namespace, overrides: dict[str, str], config: Config, wor
         print("Stopping the service of the previous run (its log is reset) ...")
         stop_service(config)
     reset_production_state(state)
-    with prefect_api(state, "--no-services", "--no-ui"):
+    # Automations need the server's services (events, triggers, actions): no --no-services.
+    with prefect_api(state, "--no-ui"):
         code = run_stages(StageContext(args.config, overrides, config), list(STAGES))
         if code != 0:
             print("The release failed; no production days were played.", file=sys.stderr)
             return code
-        rows = play_days(world, config, args, overrides, service_url(config))
+        clear_test_arm(config)
+        with reactions_served(args.config, overrides, state / REACTIONS_LOG):
+            rows = play_days(world, config, args, overrides, service_url(config))
     write_outputs(rows, world, config, args, time.perf_counter() - started)
     return 0
 
@@ -135,9 +150,11 @@ def play_days(
 
     from data import load_dataset
 
+    from .decisions import DecisionLog
     from .monitoring import MONITORING_FOLDER, REFERENCE_FOLDER, build_reference, monitoring_flow
     from .timeline import day_line, timeline_row
     from .traffic import TrafficPlayer
+    from .triggers import wait_for_reactions
 
     state = config.tracking.state_dir
     dataset = load_dataset(config.data.path)
@@ -163,11 +180,59 @@ def play_days(
             k=config.evaluation.k,
         )
         for day in days:
+            serving = serving_versions(config)
             traffic = player.play_day(day)
-            result = monitoring_flow(day, str(args.config), overrides, last_day=day == days[-1])
-            rows.append(timeline_row(traffic, result))
+            monitored = monitoring_flow(day, str(args.config), overrides, last_day=day == days[-1])
+            reactions = wait_for_reactions(monitored.events)
+            decided = [d for d in DecisionLog(state).read() if d["day"] == day]
+            rows.append(
+                {
+                    **timeline_row(traffic, monitored.result),
+                    "champion_version": serving[0],
+                    "ab_test_version": serving[1],
+                    "decisions": ";".join(f"{d['action']}:{d['model_version']}" for d in decided),
+                }
+            )
             print(day_line(rows[-1], world.switch_day), flush=True)
+            for reaction in reactions:
+                print(
+                    f"  reaction: {reaction['deployment']} run {reaction['flow_run']} "
+                    f"({reaction['state'].lower()}) on {reaction['event']}",
+                    flush=True,
+                )
+            wait_until_serving(client, config)
     return rows
+
+
+def serving_versions(config: Config) -> tuple[str | None, str | None]:
+    """The versions the champion and ab_test aliases name now."""
+    from .registry import AB_TEST, CHAMPION, version_with_alias
+
+    name = config.registry.model_name
+    found = (version_with_alias(name, alias) for alias in (CHAMPION, AB_TEST))
+    return tuple(version.version if version else None for version in found)  # type: ignore[return-value]
+
+
+def wait_until_serving(client: Any, config: Config, timeout: float = 120.0) -> None:
+    """Return once the service answers with the versions the aliases name (it polls them)."""
+    wanted = serving_versions(config)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = client.get("/health").json()
+        if (health["model_version"], health.get("ab_test_version")) == wanted:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the service did not follow the aliases to {wanted} in {timeout:.0f} s")
+
+
+def clear_test_arm(config: Config) -> None:
+    """A run starts without an online check: one left by an earlier run is not this run's."""
+    from .registry import AB_TEST, version_with_alias
+
+    if version_with_alias(config.registry.model_name, AB_TEST) is not None:
+        from .promotion import end_test_arm
+
+        end_test_arm(config.registry.model_name)
 
 
 def reset_production_state(state: Path) -> None:
@@ -189,10 +254,12 @@ def write_outputs(
 ) -> None:
     """summary.json, timeline.csv and timeline.png, then the table and the paths."""
     from .alerts import AlertLog
-    from .timeline import draw_timeline, print_table, timeline_frame
+    from .decisions import DecisionLog
+    from .timeline import Panel, draw_timeline, print_table, timeline_frame
 
     state = config.tracking.state_dir
     alerts = AlertLog(state).read()
+    decisions = DecisionLog(state).read()
     frame = timeline_frame(rows)
     frame.to_csv(state / TIMELINE_CSV, index=False)
     meta = world.metadata()
@@ -205,29 +272,54 @@ def write_outputs(
         "days": len(frame),
         "http_share": args.http_share,
         "alerts": alerts,
+        "decisions": decisions,
+        "failed_requests": int(frame["failed"].sum()),
         "seconds": round(seconds, 1),
     }
     (state / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    title = (
-        f"Level 4 on {meta['scenario']} (seed {meta['seed']}, "
-        f"switch on day {summary['switch_day']})"
-    )
+    switch = summary["switch_day"]
+    title = f"Level 4 on {meta['scenario']} (seed {meta['seed']}, switch on day {switch})"
+    level3 = level3_panel(state.parent / LEVEL3_STATE, summary)
     draw_timeline(
-        frame,
-        summary["switch_day"],
-        alerts,
+        Panel(frame, alerts, title, decisions),
+        switch,
         state / TIMELINE_PNG,
-        title,
         drift_share=config.monitoring.drift_share,
+        beside=level3,
     )
-    print_table(frame, summary["switch_day"])
+    print_table(frame, switch)
+    counts = {action: sum(d["action"] == action for d in decisions) for action in ACTIONS}
     print(
-        f"\n{len(alerts)} alert(s) in {seconds:.0f} s. "
-        "Nobody reacts at level 4: a person reads them and retrains."
+        f"\n{len(alerts)} alert(s), "
+        + ", ".join(f"{n} {action}" for action, n in counts.items())
+        + f", {summary['failed_requests']} failed request(s) in {seconds:.0f} s."
     )
-    for name in (SUMMARY_FILE, TIMELINE_CSV, TIMELINE_PNG, "alerts.jsonl"):
+    if level3 is None:
+        print("  (run `make level3` with the same knobs to draw level 3's run beside this one)")
+    for name in (SUMMARY_FILE, TIMELINE_CSV, TIMELINE_PNG, "alerts.jsonl", "decisions.jsonl"):
         print(f"  {state / name}")
     print(f"  {state / 'monitoring' / 'reports'}  (make ui-evidently to browse them)")
+
+
+ACTIONS = ("retrain", "promote", "reject", "rollback", "quarantine")
+
+
+def level3_panel(folder: Path, summary: dict[str, Any]) -> Any:
+    """Level 3's run of the same world and days, to draw beside this one; None if there is none."""
+    import pandas as pd
+
+    from .timeline import Panel
+
+    try:
+        theirs = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+        frame = pd.read_csv(folder / TIMELINE_CSV)
+    except (OSError, ValueError):
+        return None
+    same = ("scenario", "seed", "size", "switch_day", "first_day", "days", "http_share")
+    if any(theirs.get(key) != summary[key] for key in same):
+        return None
+    title = "Level 3, the same world and days: alerts, nobody reacts"
+    return Panel(frame, theirs.get("alerts", []), title)
 
 
 if __name__ == "__main__":

@@ -219,7 +219,7 @@ class Health(BaseModel):
         description="when the registry last answered that check"
     )
     ab_test_version: str | None = Field(
-        None, description="the version a share of users gets for an online check (null: none)"
+        None, description="the version a share of users gets now, for an online check (null: none)"
     )
 
 
@@ -469,7 +469,7 @@ def create_app(
             load_failed_at=holder.load_failed_at,
             registry="reachable" if holder.registry_reachable else "unreachable",
             registry_checked_at=holder.last_checked_at,
-            ab_test_version=ab_test.champion_version if ab_test is not None else None,
+            ab_test_version=arm.version if (arm := ab_test and ab_test.current_or_none) else None,
         )
 
     @app.get("/model", responses=ERROR_RESPONSES)
@@ -495,8 +495,11 @@ def create_app(
 
 
 def in_test_arm(user_id: int, share: float) -> bool:
-    """Whether the user is in the online check's test arm: a fixed hash, so each user keeps one
-    arm for the whole check (Knuth's multiplicative hash spreads consecutive ids evenly)."""
+    """Whether the user is in the online check's test arm (a ``share`` of the users).
+
+    A fixed hash, so each user keeps one arm for the whole check; Knuth's multiplicative hash
+    spreads consecutive ids evenly.
+    """
     return (user_id * 2654435761) % 2**32 < share * 2**32
 
 
@@ -932,9 +935,7 @@ def serve_with_log(config: Config, prediction_log: PredictionLog | None) -> int:
     settings = config.serving
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(
-                holder, settings.max_k, prediction_log, ab_test, config.policy.online_share
-            ),
+            create_app(holder, settings.max_k, prediction_log, ab_test, config.policy.online_share),
             host=settings.host,
             port=settings.port,
             log_config=None,  # our logging format; uvicorn's own lines propagate to it

@@ -56,11 +56,12 @@ class StateFolderLock:
         self.release()
 
 
-def lock_state_folder(folder: Path) -> StateFolderLock:
+def lock_state_folder(folder: Path, *, wait: bool = False) -> StateFolderLock:
     """Create ``folder`` if needed and hold its lock, or raise :class:`StateFolderError` at once.
 
-    Never waits: a run that finds the folder busy says so and stops, rather than hanging behind
-    a run that may take hours.
+    Never waits unless asked: a run that finds the folder busy says so and stops, rather than
+    hanging behind a run that may take hours. ``wait`` is for the short reactions of level 4,
+    which take turns on their own folder.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ def lock_state_folder(folder: Path) -> StateFolderLock:
             f"tracking.state_dir: cannot write to {folder}: {error.strerror or error}"
         ) from None
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "a process that has not yet said who it is"

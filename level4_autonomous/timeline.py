@@ -7,6 +7,7 @@ damage the monitoring catches, and how late.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,9 @@ COLUMNS = [
     "new_item_share",
     "feed_problems",
     "alert_kinds",
+    "champion_version",
+    "ab_test_version",
+    "decisions",
 ]
 ALERT_COLOURS = {
     "data_drift": "tab:orange",
@@ -127,30 +131,72 @@ def _mean(values: pd.Series) -> str:
     return "-" if values.empty else f"{values.mean():.3f}"
 
 
+#: How each decision is marked on the quality panel.
+DECISION_MARKS = {
+    "retrain": ("D", "tab:blue"),
+    "promote": ("^", "tab:green"),
+    "reject": ("X", "tab:gray"),
+    "rollback": ("v", "tab:red"),
+    "quarantine": ("s", "tab:brown"),
+}
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One level's run as the figure shows it."""
+
+    frame: pd.DataFrame
+    alerts: list[dict[str, Any]]
+    title: str
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
 def draw_timeline(
-    frame: pd.DataFrame,
+    panel: Panel,
     switch_day: int,
-    alerts: list[dict[str, Any]],
     path: Path,
-    title: str,
     *,
     drift_share: float | None = None,
+    beside: Panel | None = None,
 ) -> Path:
-    """Quality (true and seen) and drift over the days, the switch and the alerts marked.
+    """Quality (true and seen) and drift over the days, the switch, alerts and decisions marked.
 
     Each alert is a band on its day in the drift panel, coloured by kind (several on one day
-    share it); ``drift_share``, when given, is drawn as the line a drift alert crosses.
+    share it); ``drift_share``, when given, is drawn as the line a drift alert crosses. With
+    ``beside`` (level 3's run of the same world and days), both are drawn side by side on the
+    same axes.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    panels = [panel] if beside is None else [panel, beside]
+    figure, axes = plt.subplots(
+        2,
+        len(panels),
+        figsize=(11 * len(panels) * 0.8 if beside else 11, 7),
+        sharex=True,
+        sharey="row",
+        height_ratios=(3, 2),
+        layout="constrained",
+        squeeze=False,
+    )
+    for column, shown in enumerate(panels):
+        _draw_panel(axes[0][column], axes[1][column], shown, switch_day, drift_share)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _draw_panel(
+    quality: Any, drift: Any, panel: Panel, switch_day: int, drift_share: float | None
+) -> None:
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
-    figure, (quality, drift) = plt.subplots(
-        2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 2), layout="constrained"
-    )
+    frame, alerts = panel.frame, panel.alerts
     days = frame["day"]
     quality.plot(
         days,
@@ -209,9 +255,20 @@ def draw_timeline(
             left = day - 0.4 + index * width
             colour = ALERT_COLOURS.get(kind, "black")
             drift.axvspan(left, left + width, color=colour, alpha=0.3, linewidth=0)
+    marks = []
+    for action in sorted({d["action"] for d in panel.decisions}):
+        marker, colour = DECISION_MARKS.get(action, ("o", "black"))
+        acted = [d["day"] for d in panel.decisions if d["action"] == action]
+        quality.scatter(acted, [0.95] * len(acted), marker=marker, color=colour, s=60, zorder=5)
+        marks.append(Line2D([], [], marker=marker, color=colour, linestyle="", label=action))
     lines = quality.get_legend_handles_labels()
     more = clicks.get_legend_handles_labels()
-    quality.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=8)
+    quality.legend(
+        lines[0] + more[0] + marks,
+        lines[1] + more[1] + [mark.get_label() for mark in marks],
+        loc="lower left",
+        fontsize=8,
+    )
     raised = sorted({alert["kind"] for alert in alerts})
     bands = [
         Patch(color=ALERT_COLOURS.get(kind, "black"), alpha=0.3, label=f"alert: {kind}")
@@ -221,7 +278,4 @@ def draw_timeline(
     drift.legend(
         handles + bands, labels + [band.get_label() for band in bands], loc="upper left", fontsize=8
     )
-    quality.set_title(title)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    quality.set_title(panel.title)

@@ -38,18 +38,21 @@ class RecentRecommender:
     def __init__(self, model: Recommender, earlier: pd.DataFrame) -> None:
         self.model = model
         pairs = earlier[["user_id", "item_id"]].drop_duplicates()
-        self.earlier_ = pairs.groupby("user_id")["item_id"].agg(lambda items: set(items)).to_dict()
+        self.earlier_ = pairs.groupby("user_id")["item_id"].agg(set).to_dict()
 
     @property
     def user_ids_(self) -> np.ndarray:
+        """The users the wrapped model knows."""
         return self.model.user_ids_
 
     @property
     def item_ids_(self) -> np.ndarray:
+        """The items the wrapped model can recommend."""
         return self.model.item_ids_
 
     @property
     def popularity_(self) -> np.ndarray:
+        """The wrapped model's item popularity (its fallback for unknown users)."""
         return self.model.popularity_
 
     def recommend(self, user_ids: Iterable[int], k: int = 10) -> pd.DataFrame:
@@ -79,8 +82,6 @@ def earlier_interactions(interactions: pd.DataFrame, from_day: int) -> pd.DataFr
     return interactions[interactions["day"] < from_day]
 
 
-def excluding_earlier(
-    model: Recommender, earlier: pd.DataFrame
-) -> Recommender | RecentRecommender:
+def excluding_earlier(model: Recommender, earlier: pd.DataFrame) -> Recommender | RecentRecommender:
     """``model`` as it is when nothing came before its window, else wrapped."""
     return RecentRecommender(model, earlier) if len(earlier) else model

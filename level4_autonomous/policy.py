@@ -1,0 +1,67 @@
+"""The policy's decisions as pure functions: may a retraining start now, and on which days?
+
+Everything here takes plain values (the alert metrics that fired, the day the incident began, the
+decisions so far) and returns an answer with its reason, so the tests can check each rule by
+hand. The numbers come from ``[policy]`` in the configuration: a person's choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .config import PolicyConfig
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days a retraining reads: from ``from_day`` (0: all of them) through ``last_day``."""
+
+    from_day: int
+    last_day: int
+    reason: str
+
+
+def training_window(
+    metrics: Iterable[str], incident_day: int, day: int, policy: PolicyConfig
+) -> Window:
+    """All the data after a change of who asks; only the days since the incident otherwise.
+
+    A covariate shift (new users, other contexts) leaves what the old data teaches true, so more
+    data is better. When what users do changes (other tastes, a new catalogue, fewer clicks), the
+    old interactions teach the wrong co-occurrences: the window starts on the incident's day.
+    """
+    recent = sorted(set(metrics) & set(policy.recent_only_on))
+    if recent:
+        return Window(
+            incident_day,
+            day,
+            f"{', '.join(recent)} says what users do changed: days {incident_day}-{day} only",
+        )
+    return Window(0, day, f"{', '.join(sorted(set(metrics)))}: all data through day {day}")
+
+
+def retraining_blocked(
+    day: int,
+    window: Window,
+    decisions: Sequence[dict[str, Any]],
+    policy: PolicyConfig,
+    check_running: bool,
+) -> str | None:
+    """Why a retraining may not start on ``day`` (None: it may), by the policy's rules."""
+    if check_running:
+        return "an online check or a watch is running; its outcome comes first"
+    retrains = [d["day"] for d in decisions if d["action"] == "retrain"]
+    if retrains and day - max(retrains) < policy.cooldown_days:
+        return f"cool-down: the last retraining was on day {max(retrains)}"
+    recent = [past for past in retrains if past > day - policy.budget_days]
+    if len(recent) >= policy.max_retrains:
+        return (
+            f"budget spent: {len(recent)} retrainings in the last {policy.budget_days} days "
+            f"(max_retrains {policy.max_retrains}); a person decides"
+        )
+    fresh = day - window.from_day + 1
+    if window.from_day > 0 and fresh < policy.min_fresh_days:
+        return f"{fresh} day(s) of data since the incident, {policy.min_fresh_days} needed"
+    return None
