@@ -15,7 +15,7 @@ UI_LEVEL ?= level1_pipeline
 FROM ?= level0_manual
 TO   ?= level1_pipeline
 
-.PHONY: demo level0 level1 level1-schedule level2 serve serve-stop level3 explain ui-evidently \
+.PHONY: demo level0 level1 level1-schedule level2 serve serve-stop level3 level4 explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection diff template
 
 demo: $(ENV) ## From a fresh clone: set up, generate data, run every level in turn
@@ -33,12 +33,17 @@ level1 level1-schedule:
 level2 serve:
 	$(call in_level,level2_cicd,$@)
 
-serve-stop: # the services make level2 and make level3 left running (each level's own target)
+serve-stop: # the services make level2, level3 and level4 left running (each level's own target)
 	$(call in_level,level2_cicd,$@)
 	$(call in_level,level3_monitoring,$@)
+	$(call in_level,level4_autonomous,$@)
 
 level3 explain ui-evidently:
 	$(call in_level,level3_monitoring,$@)
+
+# Level 4 draws level 3's run of the same world and days beside its own, when there is one.
+level4:
+	$(call in_level,level4_autonomous,$@ BESIDE=$(STATE)/level3_monitoring)
 
 ui-mlflow: ## The MLflow UI on a level's runs (UI_LEVEL=level1_pipeline, UI_PORT=5000)
 	$(call in_level,$(UI_LEVEL),$@)

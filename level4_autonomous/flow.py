@@ -25,7 +25,7 @@ from data import Dataset, oracle_for, read_dataset, typed_dataset
 
 from . import PACKAGE
 from .config import DEFAULT_CONFIG, Config, Expectations, load_config
-from .evaluation import Split, evaluate_models, split_by_time
+from .evaluation import Split, evaluate_models
 from .model import EaseRecommender, PopularityRecommender, Recommender
 from .tracking import (
     log_failure,
@@ -35,7 +35,7 @@ from .tracking import (
     write_metrics_file,
 )
 from .validation import DataValidationError, ValidationReport, validate
-from .window import earlier_interactions, excluding_earlier, recent_interactions
+from .window import fit_window, window_split
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -107,20 +107,16 @@ def validate_data(dataset: Dataset, expectations: Expectations) -> tuple[Dataset
 
 @step()
 def split_data(dataset: Dataset, test_fraction: float, from_day: int = 0) -> Split:
-    """Hold out the latest interactions (of those from ``from_day`` on) for evaluation."""
-    return split_by_time(recent_interactions(dataset.interactions, from_day), test_fraction)
+    """Hold out the latest interactions (of the window from ``from_day`` on) for evaluation."""
+    return window_split(dataset.interactions, test_fraction, from_day)
 
 
 @step()
-def train_model(split: Split, l2: float, earlier: Any = None) -> dict[str, Any]:
-    """Fit the recommender and the popularity baseline on the training period.
-
-    ``earlier``: interactions before the training window, whose items neither model offers again.
-    """
-    earlier = earlier if earlier is not None else split.train.iloc[:0]
+def train_model(split: Split, l2: float, from_day: int = 0) -> dict[str, Any]:
+    """Fit the recommender and the popularity baseline on the training period (its window)."""
     return {
-        "model": excluding_earlier(EaseRecommender(l2=l2).fit(split.train), earlier),
-        "popularity": excluding_earlier(PopularityRecommender().fit(split.train), earlier),
+        "model": fit_window(EaseRecommender(l2=l2), split.train, from_day),
+        "popularity": fit_window(PopularityRecommender(), split.train, from_day),
     }
 
 
@@ -201,8 +197,7 @@ def training_flow(
         dataset, validation = validate_data(dataset, config.expectations)
         from_day = config.data.train_from_day
         split = split_data(dataset, config.split.test_fraction, from_day)
-        earlier = earlier_interactions(dataset.interactions, from_day)
-        models = train_model(split, config.model.l2, earlier)
+        models = train_model(split, config.model.l2, from_day)
         metrics = evaluate_model(models, dataset, split, config.evaluation.k)
         model_uri, metrics_path = log_run(
             run_id,

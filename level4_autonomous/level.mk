@@ -8,6 +8,8 @@ DAYS ?= 21
 SWITCH_DAY ?= 97
 # Share of the day's visitors sent to the service over HTTP (1 = all of them).
 HTTP_SHARE ?= 1
+# Another run's state folder (e.g. a level without reactions, on the same world) to draw beside.
+BESIDE ?=
 LEVEL4_STATE := $(STATE)/level4_autonomous
 
 # The demo's world changes taste a week into production: the monitoring has something to find.
@@ -18,7 +20,7 @@ demo: $(ENV) ## Set up, generate the dataset, release, play 10 production days o
 
 level4: $(ENV) $(DATASET) ## Level 4: release, then DAYS production days that retrain, check online, promote and roll back by themselves (SCENARIO, SWITCH_DAY, HTTP_SHARE)
 	$(RUN) -m level4_autonomous.production --data $(DATA) --days $(DAYS) \
-		--http-share $(HTTP_SHARE) $(SET_ARGS)
+		--http-share $(HTTP_SHARE) $(if $(BESIDE),--beside $(BESIDE)) $(SET_ARGS)
 
 serve: $(ENV) ## Level 4's serving API in the foreground (loads models:/recommender@champion, logs predictions)
 	$(RUN) -m level4_autonomous.serve $(SET_ARGS)

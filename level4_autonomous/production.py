@@ -37,8 +37,6 @@ from .state_lock import StateFolderError, lock_state_folder
 
 SUMMARY_FILE, TIMELINE_CSV, TIMELINE_PNG = "summary.json", "timeline.csv", "timeline.png"
 REACTIONS_LOG = "reactions.log"
-#: Where level 3 writes the same run's files (its state folder beside this one), to draw beside.
-LEVEL3_STATE = "level3_monitoring"
 REQUEST_TIMEOUT_SECONDS = 10.0
 #: What one run's production leaves in the state folder; removed when the next run starts.
 PRODUCTION_STATE = (
@@ -71,6 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=1.0,
         help="share of each day's visitors sent to the service (0 < share <= 1)",
+    )
+    parser.add_argument(
+        "--beside",
+        type=Path,
+        help="the state folder of another level's run of the same world and days, to draw beside",
     )
     return parser.parse_args(argv)
 
@@ -131,11 +134,11 @@ def run(args: argparse.Namespace, overrides: dict[str, str], config: Config, wor
     reset_production_state(state)
     # Automations need the server's services (events, triggers, actions): no --no-services.
     with prefect_api(state, "--no-ui"):
+        clear_test_arm(config)
         code = run_stages(StageContext(args.config, overrides, config), list(STAGES))
         if code != 0:
             print("The release failed; no production days were played.", file=sys.stderr)
             return code
-        clear_test_arm(config)
         with reactions_served(args.config, overrides, state / REACTIONS_LOG):
             rows = play_days(world, config, args, overrides, service_url(config))
     write_outputs(rows, world, config, args, time.perf_counter() - started)
@@ -179,6 +182,7 @@ def play_days(
             http_share=args.http_share,
             k=config.evaluation.k,
         )
+        wait_until_serving(client, config)
         for day in days:
             serving = serving_versions(config)
             traffic = player.play_day(day)
@@ -279,13 +283,13 @@ def write_outputs(
     (state / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     switch = summary["switch_day"]
     title = f"Level 4 on {meta['scenario']} (seed {meta['seed']}, switch on day {switch})"
-    level3 = level3_panel(state.parent / LEVEL3_STATE, summary)
+    beside = same_run_panel(args.beside, summary) if args.beside else None
     draw_timeline(
         Panel(frame, alerts, title, decisions),
         switch,
         state / TIMELINE_PNG,
         drift_share=config.monitoring.drift_share,
-        beside=level3,
+        beside=beside,
     )
     print_table(frame, switch)
     counts = {action: sum(d["action"] == action for d in decisions) for action in ACTIONS}
@@ -294,8 +298,8 @@ def write_outputs(
         + ", ".join(f"{n} {action}" for action, n in counts.items())
         + f", {summary['failed_requests']} failed request(s) in {seconds:.0f} s."
     )
-    if level3 is None:
-        print("  (run `make level3` with the same knobs to draw level 3's run beside this one)")
+    if beside is None:
+        print("  (a run without reactions on the same world and days is drawn beside, if given)")
     for name in (SUMMARY_FILE, TIMELINE_CSV, TIMELINE_PNG, "alerts.jsonl", "decisions.jsonl"):
         print(f"  {state / name}")
     print(f"  {state / 'monitoring' / 'reports'}  (make ui-evidently to browse them)")
@@ -304,8 +308,8 @@ def write_outputs(
 ACTIONS = ("retrain", "promote", "reject", "rollback", "quarantine")
 
 
-def level3_panel(folder: Path, summary: dict[str, Any]) -> Any:
-    """Level 3's run of the same world and days, to draw beside this one; None if there is none."""
+def same_run_panel(folder: Path, summary: dict[str, Any]) -> Any:
+    """Another level's run of the same world and days, to draw beside; None if there is none."""
     import pandas as pd
 
     from .timeline import Panel

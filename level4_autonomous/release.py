@@ -26,7 +26,7 @@ from data import DataError, load_dataset
 
 from .champion import ChampionLoadError, load_usable, redact
 from .config import Config
-from .evaluation import Split, split_by_time
+from .evaluation import Split
 from .gate import GateReport, run_gate
 from .integrity import DIGEST_TAG, ModelIntegrityError, first_line, load_verified, run_digest
 from .model import Recommender
@@ -34,7 +34,7 @@ from .model_card import record_version_card
 from .registry import CHAMPION, ModelVersion, promote, register, version_with_alias
 from .stages import StageError
 from .tracking import code_version, save_atomically
-from .window import recent_interactions
+from .window import window_split
 
 GATE_JSON, GATE_MARKDOWN = "gate.json", "gate.md"
 
@@ -72,9 +72,8 @@ def training_split(run_id: str, config: Config) -> Split:
         dataset = load_dataset(config.data.path)
     except DataError as error:
         raise StageError(f"the gate cannot read its data (data.path): {error}") from None
-    split = split_by_time(
-        recent_interactions(dataset.interactions, config.data.train_from_day),
-        config.split.test_fraction,
+    split = window_split(
+        dataset.interactions, config.split.test_fraction, config.data.train_from_day
     )
     check_training_data(run_id, split, config)
     return split

@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -83,7 +84,9 @@ def emit_findings(
     emitted = []
     for finding in findings:
         name = event_name(finding.kind, finding.metric)
+        event_id = uuid.uuid4()  # in the payload too: templates cannot render the id's UUID
         event = emit_event(
+            id=event_id,
             event=name,
             resource={"prefect.resource.id": RESOURCE_ID, "prefect.resource.name": "monitoring"},
             payload={
@@ -91,6 +94,7 @@ def emit_findings(
                 "incident_day": incident_days.get(finding.metric, day),
                 "message": finding.message,
                 "findings": summary,
+                "event_id": str(event_id),
             },
         )
         if event is None:
@@ -115,7 +119,7 @@ def deployments(config_path: str, overrides: dict[str, str], config: Config) -> 
         "day": "{{ event.payload.day }}",
         "config_path": config_path,
         "overrides_json": json.dumps(overrides),
-        "event_id": "{{ event.id }}",
+        "event_id": "{{ event.payload.event_id }}",
     }
     kinds = {metric: kind for kind, metric in KNOWN_FINDINGS}
     retrain_on = sorted(event_name(kinds[metric], metric) for metric in config.policy.retrain_on)

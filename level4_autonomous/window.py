@@ -2,19 +2,22 @@
 
 After a concept drift (users want other things) or a catalogue shift, old interactions teach the
 model the wrong co-occurrences, so the retraining fits on the days since the incident began
-(``data.train_from_day``). EASE excludes only the pairs it was fitted on, so a model fitted on
-recent days would offer users items they bought months ago: :class:`RecentRecommender` wraps the
-fitted model and drops those, which the world (and a user) counts as a miss. The model file itself
-stays the same at every level.
+(``data.train_from_day``), and :func:`window_split` holds out the window's last interactions.
+EASE excludes only the pairs it was fitted on, so a model fitted on recent days would offer users
+items they bought months ago: :class:`RecentRecommender` wraps the fitted model and drops those,
+which the world (and a user) counts as a miss. The model file itself stays the same at every
+level.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .evaluation import Split, split_by_time
 from .model import RECOMMENDATION_COLUMNS, Recommender
 
 
@@ -75,6 +78,26 @@ class RecentRecommender:
         kept = ranked[~had].copy()
         kept["rank"] = kept.groupby("user_id", sort=False).cumcount() + 1
         return kept[kept["rank"] <= k][RECOMMENDATION_COLUMNS].reset_index(drop=True)
+
+
+def window_split(interactions: pd.DataFrame, test_fraction: float, from_day: int) -> Split:
+    """Hold out the latest ``test_fraction`` of the window; everything before the cut-off trains.
+
+    The training side keeps the interactions before the window: the model is fitted on the
+    window's part only (:func:`fit_window`), but a user's earlier items are not "new" test items
+    it should have found, and the baseline knows them, as in the levels before.
+    """
+    held = split_by_time(recent_interactions(interactions, from_day), test_fraction)
+    if from_day <= 0:
+        return held
+    past = interactions[interactions["timestamp"] < held.cutoff_timestamp]
+    return Split(past.reset_index(drop=True), held.test, held.cutoff_timestamp, held.cutoff_day)
+
+
+def fit_window(model: Recommender, train: pd.DataFrame, from_day: int) -> Any:
+    """Fit ``model`` on the days from ``from_day`` on; it never offers what came before them."""
+    model.fit(recent_interactions(train, from_day))
+    return excluding_earlier(model, earlier_interactions(train, from_day))
 
 
 def earlier_interactions(interactions: pd.DataFrame, from_day: int) -> pd.DataFrame:
