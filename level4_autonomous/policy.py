@@ -26,18 +26,20 @@ class Window:
 def training_window(
     metrics: Iterable[str], incident_day: int, day: int, policy: PolicyConfig
 ) -> Window:
-    """All the data after a change of who asks; only the days since the incident otherwise.
+    """All the data, old and new, unless an alert in ``recent_only_on`` fired that day.
 
-    A covariate shift (new users, other contexts) leaves what the old data teaches true, so more
-    data is better. When what users do changes (other tastes, a new catalogue, fewer clicks), the
-    old interactions teach the wrong co-occurrences: the window starts on the incident's day.
+    New users, other contexts, a change of taste: what the old interactions teach about each
+    user's long-term taste still holds, and EASE needs it (a model fitted on recent days alone
+    gets fewer clicks live, see the README). After a catalogue shift the old data knows nothing
+    of the new items and outweighs them: the window starts on the incident's first day.
     """
     recent = sorted(set(metrics) & set(policy.recent_only_on))
     if recent:
         return Window(
             incident_day,
             day,
-            f"{', '.join(recent)} says what users do changed: days {incident_day}-{day} only",
+            f"{', '.join(recent)}: the old data cannot teach the change, so days "
+            f"{incident_day}-{day} only",
         )
     return Window(0, day, f"{', '.join(sorted(set(metrics)))}: all data through day {day}")
 

@@ -32,28 +32,29 @@ RETRAINING_FOLDER = "retraining"
 
 
 @flow(name=f"{PACKAGE}-retraining", flow_run_name="day-{day}")
-def retraining_flow(  # noqa: PLR0917 (a deployment's parameters)
+def retraining_flow(
     day: int,
     config_path: str,
     overrides_json: str = "{}",
     findings_json: str = "[]",
-    incident_day: int | None = None,
     event_id: str = "",  # noqa: ARG001 (read by the production loop from the run's parameters)
 ) -> dict[str, Any]:
     """Retrain after ``day`` if the policy allows; what was done, for the flow run's result.
 
-    ``findings_json``: the day's alert findings the policy retrains on (metric, kind, value),
-    ``incident_day``: the first day of the incident. ``event_id`` names the event that started
-    the run, so the production loop can wait for it.
+    ``findings_json``: the day's alert findings (kind, metric, value, and the first day of the
+    incident each belongs to). ``event_id`` names the event that started the run, so the
+    production loop can wait for it.
     """
     overrides = json.loads(overrides_json)
     config = load_config(Path(config_path), overrides)
-    metrics = [finding["metric"] for finding in json.loads(findings_json)]
+    findings = json.loads(findings_json)
+    metrics = [finding["metric"] for finding in findings]
+    incident_day = min((finding["incident_day"] for finding in findings), default=day)
     state = config.tracking.state_dir
     # Two events of one day start two runs: the second waits here, then finds the cool-down.
     with lock_state_folder(state / RETRAINING_FOLDER, wait=True):
         log = DecisionLog(state, config.registry.model_name)
-        window = training_window(metrics, incident_day or day, day, config.policy)
+        window = training_window(metrics, incident_day, day, config.policy)
         blocked = retraining_blocked(
             day, window, log.read(), config.policy, online_check_running(config.registry.model_name)
         )

@@ -75,12 +75,22 @@ def emit_findings(
 ) -> list[Emitted]:
     """One event per finding of ``day``; each carries all of the day's findings and the day.
 
-    Every event of the day carries the same findings, so whichever run starts first trains on
-    the same window (``policy.training_window``).
+    Every event of the day carries the same findings (with the day each one's incident began),
+    so whichever run starts first trains on the same window (``policy.training_window``).
     """
     from prefect.events import emit_event
 
-    summary = json.dumps([{"kind": f.kind, "metric": f.metric, "value": f.value} for f in findings])
+    summary = json.dumps(
+        [
+            {
+                "kind": f.kind,
+                "metric": f.metric,
+                "value": f.value,
+                "incident_day": incident_days.get(f.metric, day),
+            }
+            for f in findings
+        ]
+    )
     emitted = []
     for finding in findings:
         name = event_name(finding.kind, finding.metric)
@@ -91,7 +101,6 @@ def emit_findings(
             resource={"prefect.resource.id": RESOURCE_ID, "prefect.resource.name": "monitoring"},
             payload={
                 "day": day,
-                "incident_day": incident_days.get(finding.metric, day),
                 "message": finding.message,
                 "findings": summary,
                 "event_id": str(event_id),
@@ -136,7 +145,6 @@ def deployments(config_path: str, overrides: dict[str, str], config: Config) -> 
                 parameters={
                     **common,
                     "findings_json": "{{ event.payload.findings }}",
-                    "incident_day": "{{ event.payload.incident_day }}",
                 },
             )
         ],
@@ -194,7 +202,14 @@ def reactions_served(
 
     command = [sys.executable, "-m", f"{PACKAGE}.triggers", "--config", str(config_path)]
     command += [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
-    env = {**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    from prefect.settings import PREFECT_API_URL
+
+    # The server this process talks to, whether the environment or a setting named it.
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(

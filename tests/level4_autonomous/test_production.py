@@ -1,29 +1,34 @@
-"""The level's run end to end: release, production days over real HTTP, monitoring, outputs.
+"""The level's run end to end: a Prefect automation starts the retraining, on a real server.
 
-A tiny world whose upstream feed breaks on day 92, two days into production: the run releases a
-champion and starts the service, the visitors ask it over HTTP, their feedback comes back
-through ``POST /feedback``, each day's monitoring flow runs on the session's Prefect server,
-and the broken feed must come out as one data_quality alert, in the alert log, in the summary,
-on the webhook, and not as drift. Days of a tiny world have about 100 requests and 220 feed
-rows, too few to judge drift or click-through on (``min_rows``), so this test checks the
-plumbing; the detection of each scenario is ``test_detection.py``'s.
+A tiny world whose catalogue shifts on day 92, two days into production. The test starts its own
+Prefect server (``prefect server start`` on 127.0.0.1, with its services: events, triggers and
+actions, which automations need) and stops it by its process id. The run releases a champion,
+plays the days over real HTTP, and the monitoring finds the new items on day 92: an event per
+finding. The policy waits for a second day of fresh data, so on day 93 the automation on the
+retraining deployment starts a flow run, which retrains on days 92-93 and records its decision.
+The run's summary, timeline and decision log must say so, the flow run must have been created by
+the automation, and nothing may be left running.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
+import subprocess
+import sys
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from data import World, WorldConfig, write_dataset
-from level4_autonomous import prediction_log, production, stages
+from level4_autonomous import PACKAGE, production, stages
 from level4_autonomous.config import DEFAULT_CONFIG, load_config
-from level4_autonomous.prediction_log import log_path, read_requests
-from level4_autonomous.runtime import free_port
+from level4_autonomous.processes import stop_tree
+from level4_autonomous.runtime import free_port, wait_until_healthy
 from level4_autonomous.timeline import COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -33,90 +38,108 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def broken_feed_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny world whose feed breaks on day 92 (a renamed column, null user ids)."""
-    folder = tmp_path_factory.mktemp("world") / "feed-incident-tiny-switch92"
-    world = World(WorldConfig(seed=7, size="tiny", scenario="feed_incident", switch_day=92))
+def catalog_shift_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny world whose catalogue grows by half on day 92, new items taking the traffic."""
+    folder = tmp_path_factory.mktemp("world") / "catalog-shift-tiny-switch92"
+    world = World(WorldConfig(seed=7, size="tiny", scenario="catalog_shift", switch_day=92))
     return write_dataset(world.history(), folder)
 
 
-@dataclass
-class LevelRun:
-    """The command-line options of one run, and where it keeps its state."""
-
-    world: Path
-    model_name: str
-    args: list[str]
-    state: Path
-
-
 @pytest.fixture
-def level_run(broken_feed_world, test_config, webhook) -> LevelRun:
-    """The level's config on the broken-feed world: its own model name, port and webhook."""
+def prefect_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A Prefect server of this test's own, with its services, stopped by its process id."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path / "prefect"
+    home.mkdir()
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home}/p.db")
+    port = free_port()
+    command = [sys.executable, "-m", "prefect", "server", "start", "--no-ui"]
+    with (tmp_path / "prefect-server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_until_healthy(url, server)
+        monkeypatch.setenv("PREFECT_API_URL", url)
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+    finally:
+        if server.poll() is None:
+            stop_tree(psutil.Process(server.pid))
+        server.wait()
+
+
+def created_by_automation(flow_run_name: str) -> list[str]:
+    """The creators (type and name) of the retraining flow runs called ``flow_run_name``."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterName,
+    )
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[f"{PACKAGE}-retraining"])),
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[flow_run_name])),
+            )
+            return [f"{run.created_by.type}:{run.created_by.display_value}" for run in runs]
+
+    return asyncio.run(read())
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_an_automation_starts_the_retraining_the_new_catalogue_calls_for(
+    catalog_shift_world, test_config, process_trace, monkeypatch, capsys
+):
     config_path = test_config(DEFAULT_CONFIG, "level4-production-tests")
     model_name = f"recommender-{uuid.uuid4().hex[:8]}"
-    settings = {
-        "registry.model_name": model_name,
-        "serving.port": free_port(),
-        "monitoring.webhook_url": webhook.url,
-        "monitoring.html_reports": "alerts",
-    }
-    options = [item for key, value in settings.items() for item in ("--set", f"{key}={value}")]
+    settings = {"registry.model_name": model_name, "serving.port": free_port()}
+    args = ["--config", str(config_path)]
+    args += [item for key, value in settings.items() for item in ("--set", f"{key}={value}")]
     state = load_config(config_path).tracking.state_dir
-    return LevelRun(broken_feed_world, model_name, ["--config", str(config_path), *options], state)
-
-
-@pytest.mark.usefixtures("prefect_harness")
-def test_a_run_plays_monitored_days_and_reports_the_broken_feed(
-    level_run, webhook, process_trace, monkeypatch, capsys
-):
-    args, state = level_run.args, level_run.state
-    monkeypatch.setenv(process_trace.variable, process_trace.value)  # the service inherits it
+    monkeypatch.setenv(process_trace.variable, process_trace.value)  # children inherit it
     try:
-        code = production.main([*args, "--data", str(level_run.world), "--days", str(DAYS)])
+        code = production.main([*args, "--data", str(catalog_shift_world), "--days", str(DAYS)])
         out = capsys.readouterr().out
         assert code == 0, out
-
-        summary = json.loads((state / "summary.json").read_text())
-        expected = {"scenario": "feed_incident", "seed": 7, "first_day": 90, "switch_day": 92}
-        assert {key: summary[key] for key in expected} == expected
-        assert summary["days"] == DAYS
-        alerts = [(a["day"], a["kind"], a["metric"]) for a in summary["alerts"]]
-        assert alerts == [(SWITCH_DAY, "data_quality", "feed_contract_problems")]
-        alert = summary["alerts"][0]
-        assert "interactions-day0092.csv" in alert["message"]
-        assert Path(alert["report"]).is_file()
-        assert webhook.received == summary["alerts"]
-        lines = (state / "alerts.jsonl").read_text().splitlines()
-        assert [json.loads(line) for line in lines] == summary["alerts"]
-        assert f"ALERT day {SWITCH_DAY} [data_quality]" in out
-
-        with (state / "timeline.csv").open() as file:
-            rows = list(csv.DictReader(file))
-        assert list(rows[0]) == list(COLUMNS)
-        assert [int(row["day"]) for row in rows] == list(range(90, 90 + DAYS))
-        by_day = {int(row["day"]): row for row in rows}
-        assert by_day[SWITCH_DAY]["alert_kinds"] == "data_quality"
-        assert by_day[90]["new_item_share"] != ""  # a feed that passed is measured,
-        assert by_day[SWITCH_DAY]["new_item_share"] == ""  # a broken one is not
-        assert {row["feed_drift_share"] for row in rows} == {""}  # too few rows to judge drift
-        for row in rows:
-            assert 0 < float(row["true_quality"]) < 1
-            assert 0 < float(row["coverage"]) <= 1
-            assert int(row["errors"]) == 0
-
-        logged = read_requests(log_path(state), 90, 90 + DAYS - 1)
-        assert logged.groupby("day").size().tolist() == [int(row["requests"]) for row in rows]
-        assert set(logged["model_version"]) == {"1"}
-        assert (state / "timeline.png").read_bytes().startswith(PNG_SIGNATURE)
-
-        request_id = logged["request_id"].iat[0]
-        explain = ["explain", request_id, *args]
-        assert prediction_log.main(explain) == 0
-        lineage = capsys.readouterr().out
-        assert f"version 1 (models:/{level_run.model_name}/1" in lineage
-        assert str(level_run.world) in lineage
-        assert "promoted" in lineage
     finally:
         assert stages.main(["stop", *args]) == 0
+
+    summary = json.loads((state / "summary.json").read_text())
+    assert (summary["scenario"], summary["switch_day"], summary["days"]) == (
+        "catalog_shift",
+        SWITCH_DAY,
+        DAYS,
+    )
+    assert [(a["day"], a["metric"]) for a in summary["alerts"]] == [(SWITCH_DAY, "new_item_share")]
+    retrains = [d for d in summary["decisions"] if d["action"] == "retrain"]
+    assert [(d["day"], d["model_version"]) for d in retrains] == [(SWITCH_DAY + 1, "2")]
+    assert retrains[0]["evidence"]["window"] == {"from_day": SWITCH_DAY, "last_day": SWITCH_DAY + 1}
+    assert summary["failed_requests"] == 0
+    logged = [json.loads(line) for line in (state / "decisions.jsonl").read_text().splitlines()]
+    assert logged == summary["decisions"]
+
+    # the chain: the monitoring's events, the automation, the retraining deployment's runs
+    assert "reaction: retraining run day-93 (completed)" in out
+    creators = created_by_automation(f"day-{SWITCH_DAY + 1}")
+    assert creators and all(c.startswith("AUTOMATION:") for c in creators), creators
+    # the training data of the retraining: the history and the feed days through day 93
+    meta = json.loads((state / "retraining" / "day-0093" / "world.json").read_text())
+    assert meta["feed_days"] == [90, 91, 92, 93]
+
+    with (state / "timeline.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == list(COLUMNS)
+    assert [row["champion_version"] for row in rows] == ["1"] * DAYS
+    assert rows[SWITCH_DAY + 1 - 90]["decisions"].startswith("retrain:2")
+    assert (state / "timeline.png").read_bytes().startswith(PNG_SIGNATURE)
     assert process_trace.running() == []

@@ -82,7 +82,7 @@ def play(config: Config, days: range) -> int:
     return failed
 
 
-def register(candidates, config: Config, found: dict[str, str]) -> ModelVersion:
+def register(config: Config, found: dict[str, str]) -> ModelVersion:
     found["gate"] = judge_candidate(config, found["run_id"], found["model_uri"])
     version = register_candidate(config, found)
     return ModelVersion(config.registry.model_name, version, found["run_id"])
@@ -97,7 +97,7 @@ def serving(config: Config) -> tuple[str | None, str | None]:
 def test_a_sabotaged_challenger_fails_the_gate_and_is_refused_live(candidates, config) -> None:
     candidates.release(200.0)  # version 1, the champion
     sabotaged = log_sabotaged(candidates, config)
-    challenger = register(candidates, config, sabotaged)
+    challenger = register(config, sabotaged)
     assert sabotaged["gate"] == "failed"
     # forced past the gate, it is still refused on live traffic
     put_on_test_arm(challenger, "challenger", DAYS[0])
@@ -112,7 +112,7 @@ def test_a_sabotaged_challenger_fails_the_gate_and_is_refused_live(candidates, c
 
 def test_a_challenger_as_good_as_the_champion_is_promoted_and_watched(candidates, config) -> None:
     candidates.release(200.0)
-    challenger = register(candidates, config, candidates.log(200.0))
+    challenger = register(config, candidates.log(200.0))
     put_on_test_arm(challenger, "challenger", DAYS[0])
     assert play(config, DAYS) == 0
     decisions = review_online_check(DAYS[-1], config)
@@ -126,7 +126,7 @@ def test_a_challenger_as_good_as_the_champion_is_promoted_and_watched(candidates
 
 def test_a_new_champion_worse_live_is_rolled_back(candidates, config) -> None:
     candidates.release(200.0)
-    sabotaged = register(candidates, config, log_sabotaged(candidates, config))
+    sabotaged = register(config, log_sabotaged(candidates, config))
     replaced = promote(sabotaged, "promoted by hand, past every check")
     assert replaced is not None
     put_on_test_arm(replaced, "watch", DAYS[0])
