@@ -16,7 +16,8 @@ FROM ?= level0_manual
 TO   ?= level1_pipeline
 
 .PHONY: demo level0 level1 level1-schedule level2 serve serve-stop level3 level4 explain ui-evidently \
-	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection diff template
+	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
+	bench-autonomy diff template
 
 demo: $(ENV) ## From a fresh clone: set up, generate data, run every level in turn
 	@for level in $(LEVELS); do \
@@ -52,9 +53,9 @@ bench-serve: $(ENV) ## Benchmark: load test of level 2's serving API, steady and
 	$(call in_level,level2_cicd,level2)
 	$(RUN) -m benchmarks.serve_load; status=$$?; $(RUN) -m level2_cicd.stages stop; exit $$status
 
-BENCHMARKS := bench-serve bench-serve-logging bench-monitoring bench-detection
+BENCHMARKS := bench-serve bench-serve-logging bench-monitoring bench-detection bench-autonomy
 
-bench: $(ENV) ## Every benchmark (about 40 minutes), then one results file: state/bench/results.json
+bench: $(ENV) ## Every benchmark (about 100 minutes), then one results file: state/bench/results.json
 	@for target in $(BENCHMARKS); do \
 		printf '\n==== %s ====\n' $$target; \
 		$(MAKE) --no-print-directory $$target || exit 1; \
@@ -69,6 +70,9 @@ bench-monitoring: $(ENV) ## Benchmark: level 3's monitoring time per day for 10k
 
 bench-detection: $(ENV) ## Benchmark: level 3's alerts on every scenario for seeds 42, 1 and 2 (its acceptance)
 	$(RUN) -m benchmarks.detection
+
+bench-autonomy: $(ENV) ## Benchmark: level 4's reactions on every scenario for seeds 42, 1 and 2 (its acceptance)
+	$(RUN) -m benchmarks.autonomy
 
 diff: ## What a step up costs: the code diff between two levels (FROM, TO)
 	@diff -ru --exclude=__pycache__ --exclude=README.md $(FROM) $(TO) || true

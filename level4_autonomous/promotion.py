@@ -18,12 +18,13 @@ service follows the aliases without a restart, so no request fails during a swap
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from mlflow.tracking import MlflowClient
 
 from .config import Config
-from .decisions import Decision, DecisionLog
+from .decisions import Action, Decision, DecisionLog
 from .online_check import Verdict, arms_from_log, judge
 from .registry import AB_TEST, CHAMPION, ModelVersion, promote, version_with_alias
 
@@ -72,90 +73,72 @@ def review_online_check(day: int, config: Config) -> list[Decision]:
     verdict = judge(*arms, policy.online_min_lists, policy.online_significance)
     days_run = day - first_day + 1
     evidence = {**verdict.evidence(), "first_day": first_day, "days": days_run, "role": role}
-    if role == "challenger":
-        return act_on_challenger(day, config, (new, old), verdict, evidence)
-    return act_on_watch(day, config, (new, old), verdict, evidence)
+    review = Review(day, config, new, old, verdict, evidence)
+    return act_on_challenger(review) if role == "challenger" else act_on_watch(review)
 
 
-def act_on_challenger(
-    day: int,
-    config: Config,
-    versions: tuple[ModelVersion, ModelVersion],
-    verdict: Verdict,
-    evidence: dict[str, Any],
-) -> list[Decision]:
+@dataclass(frozen=True)
+class Review:
+    """One day's verdict on the arms, ``new`` against ``old``, and what acting on it needs."""
+
+    day: int
+    config: Config
+    new: ModelVersion
+    old: ModelVersion
+    verdict: Verdict
+    evidence: dict[str, Any]
+
+    def record(self, action: Action, version: str, reason: str, **more: Any) -> Decision:
+        """The decision, in the log and on the version's tags."""
+        log = DecisionLog(self.config.tracking.state_dir, self.config.registry.model_name)
+        evidence = {**self.evidence, **more}
+        return log.record(Decision(self.day, action, version, reason, evidence))
+
+
+def act_on_challenger(review: Review) -> list[Decision]:
     """Promote a challenger that is not worse live; reject a worse or undecided one."""
-    challenger = versions[0]
-    if verdict.outcome == "not_worse":
-        return [promote_after_check(day, config, versions, verdict.reason, evidence)]
-    if verdict.outcome == "wait" and evidence["days"] < config.policy.online_max_days:
+    outcome, days = review.verdict.outcome, review.evidence["days"]
+    if outcome == "not_worse":
+        return [promote_after_check(review)]
+    if outcome == "wait" and days < review.config.policy.online_max_days:
         return []
-    end_test_arm(config.registry.model_name)
-    reason = (
-        verdict.reason
-        if verdict.outcome == "worse"
-        else f"no decision in {evidence['days']} day(s): {verdict.reason}"
-    )
-    log = DecisionLog(config.tracking.state_dir, config.registry.model_name)
-    return [log.record(Decision(day, "reject", challenger.version, reason, evidence))]
+    end_test_arm(review.config.registry.model_name)
+    reason = review.verdict.reason
+    if outcome == "wait":
+        reason = f"no decision in {days} day(s): {reason}"
+    return [review.record("reject", review.new.version, reason)]
 
 
-def act_on_watch(
-    day: int,
-    config: Config,
-    versions: tuple[ModelVersion, ModelVersion],
-    verdict: Verdict,
-    evidence: dict[str, Any],
-) -> list[Decision]:
+def act_on_watch(review: Review) -> list[Decision]:
     """Roll back a new champion that is worse live; end a watch that found nothing in time."""
-    champion = versions[0]
-    if verdict.outcome == "worse":
-        return [roll_back(day, config, versions, verdict.reason, evidence)]
-    if evidence["days"] >= config.policy.watch_days:
-        end_test_arm(config.registry.model_name)
-        print(f"day {day}: the watch of version {champion.version} ended ({verdict.reason})")
+    if review.verdict.outcome == "worse":
+        return [roll_back(review)]
+    if review.evidence["days"] >= review.config.policy.watch_days:
+        end_test_arm(review.config.registry.model_name)
+        print(
+            f"day {review.day}: the watch of version {review.new.version} ended "
+            f"({review.verdict.reason})"
+        )
     return []
 
 
-def promote_after_check(
-    day: int,
-    config: Config,
-    versions: tuple[ModelVersion, ModelVersion],
-    reason: str,
-    evidence: dict[str, Any],
-) -> Decision:
+def promote_after_check(review: Review) -> Decision:
     """Make the challenger champion; the replaced one takes the test arm for the watch."""
-    challenger, champion = versions
-    promote(challenger, f"online check, day {day}: {reason}")
-    put_on_test_arm(champion, "watch", day + 1)
-    refresh_reference(config, challenger)
-    log = DecisionLog(config.tracking.state_dir, config.registry.model_name)
-    return log.record(Decision(day, "promote", challenger.version, reason, evidence))
+    challenger, champion = review.new, review.old
+    promote(challenger, f"online check, day {review.day}: {review.verdict.reason}")
+    put_on_test_arm(champion, "watch", review.day + 1)
+    refresh_reference(review.config, challenger)
+    return review.record("promote", challenger.version, review.verdict.reason)
 
 
-def roll_back(
-    day: int,
-    config: Config,
-    versions: tuple[ModelVersion, ModelVersion],
-    reason: str,
-    evidence: dict[str, Any],
-) -> Decision:
+def roll_back(review: Review) -> Decision:
     """Return the champion alias to the version the current champion replaced."""
-    champion, replaced = versions
-    promote(replaced, f"rollback, day {day}: version {champion.version} {reason}")
-    end_test_arm(config.registry.model_name)
-    refresh_reference(config, replaced)
-    log = DecisionLog(config.tracking.state_dir, config.registry.model_name)
-    evidence = {**evidence, "restored_version": replaced.version}
-    return log.record(
-        Decision(
-            day,
-            "rollback",
-            champion.version,
-            f"{reason}; version {replaced.version} serves again",
-            evidence,
-        )
-    )
+    champion, replaced = review.new, review.old
+    reason = f"{review.verdict.reason}; version {replaced.version} serves again"
+    promote(replaced, f"rollback, day {review.day}: version {champion.version} {reason}")
+    end_test_arm(review.config.registry.model_name)
+    refresh_reference(review.config, replaced)
+    return review.record("rollback", champion.version, reason, restored_version=replaced.version)
 
 
 def refresh_reference(config: Config, version: ModelVersion) -> None:

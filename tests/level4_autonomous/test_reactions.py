@@ -31,6 +31,8 @@ from level4_autonomous.serve import create_app
 from level4_autonomous.tracking import log_datasets, log_model
 from level4_autonomous.traffic import TrafficPlayer
 
+pytestmark = pytest.mark.slow  # a release and two days of the default world per test
+
 #: The default world: about 950 visitors a day, so two days give each arm 900 lists or more.
 WORLD = WorldConfig(seed=42, size="small")
 POLICY = {"policy.online_share": "0.5"}
