@@ -55,6 +55,8 @@ def retraining_blocked(
     if check_running:
         return "an online check or a watch is running; its outcome comes first"
     retrains = [d["day"] for d in decisions if d["action"] == "retrain"]
+    if day in retrains:
+        return "a retraining already ran today (on another of the day's events)"
     if retrains and day - max(retrains) < policy.cooldown_days:
         return f"cool-down: the last retraining was on day {max(retrains)}"
     recent = [past for past in retrains if past > day - policy.budget_days]

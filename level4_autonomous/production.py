@@ -201,7 +201,8 @@ def play_days(
             for reaction in reactions:
                 print(
                     f"  reaction: {reaction['deployment']} run {reaction['flow_run']} "
-                    f"({reaction['state'].lower()}) on {reaction['event']}",
+                    f"({reaction['state'].lower()}) on {reaction['event']}: "
+                    f"{reaction['message'] or '-'}",
                     flush=True,
                 )
             wait_until_serving(client, config)

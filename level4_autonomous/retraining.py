@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 
 from . import PACKAGE
 from .config import Config, load_config
 from .decisions import Decision, DecisionLog, page
 from .policy import Window, retraining_blocked, training_window
 from .promotion import online_check_running, start_online_check
-from .quarantine import feed_days, quarantine_feed
+from .quarantine import feed_days, quarantine_feed, quarantined_days
 from .state_lock import lock_state_folder
 from .traffic import CATALOG_FOLDER, FEED_FOLDER, feed_file_name
 
@@ -38,7 +38,7 @@ def retraining_flow(
     overrides_json: str = "{}",
     findings_json: str = "[]",
     event_id: str = "",  # noqa: ARG001 (read by the production loop from the run's parameters)
-) -> dict[str, Any]:
+) -> State:
     """Retrain after ``day`` if the policy allows; what was done, for the flow run's result.
 
     ``findings_json``: the day's alert findings (kind, metric, value, and the first day of the
@@ -60,7 +60,7 @@ def retraining_flow(
         )
         if blocked:
             print(f"day {day}: no retraining ({blocked})", flush=True)
-            return {"action": "wait", "reason": blocked}
+            return Completed(message=f"no retraining: {blocked}")
         folder = build_training_data(config, day, window, log)
         return retrain(config, Path(config_path), overrides, day, window, folder, metrics)
 
@@ -109,7 +109,7 @@ def retrain(  # noqa: PLR0917 (one call site, every argument named there)
     window: Window,
     folder: Path,
     metrics: list[str],
-) -> dict[str, Any]:
+) -> State:
     """Train on ``folder`` from the window's first day, gate, register, start the online check."""
     from .flow import training_flow
     from .registry import ModelVersion
@@ -139,15 +139,17 @@ def retrain(  # noqa: PLR0917 (one call site, every argument named there)
     if verdict != "passed":
         reason = f"the offline gate failed (see gate.md of run {result.run_id})"
         log.record(Decision(day, "reject", version, reason, evidence))
-        return {"action": "reject", "version": version}
+        return Completed(message=f"version {version} trained on {window.reason}; gate failed")
     name = config.registry.model_name
     start_online_check(ModelVersion(name, version, result.run_id), day + 1)
     print(f"day {day}: version {version} passed the gate; online check from day {day + 1}")
-    return {"action": "retrain", "version": version}
+    return Completed(
+        message=f"version {version} trained on {window.reason}; online check from day {day + 1}"
+    )
 
 
 def quarantine(config: Config, day: int, problems: list[str], log: DecisionLog) -> None:
-    """Move the day's feed aside, record why, page a person (once per day)."""
+    """Move the day's feed aside and record why; page a person on an incident's first day."""
     state = config.tracking.state_dir
     moved = quarantine_feed(state, day, problems)
     if moved is None or any(d["day"] == day and d["action"] == "quarantine" for d in log.read()):
@@ -156,6 +158,8 @@ def quarantine(config: Config, day: int, problems: list[str], log: DecisionLog) 
     log.record(
         Decision(day, "quarantine", None, reason, {"problems": problems, "file": str(moved)})
     )
+    if day - 1 in quarantined_days(state):
+        return  # the same incident as yesterday's: the person is already paged
     policy = config.policy
     page(
         state,
@@ -173,7 +177,7 @@ def quarantine_flow(
     config_path: str,
     overrides_json: str = "{}",
     event_id: str = "",  # noqa: ARG001 (read by the production loop from the run's parameters)
-) -> dict[str, Any]:
+) -> State:
     """Quarantine the day's feed if it breaks the contract; page a person."""
     from .monitoring import feed_problems
 
@@ -182,7 +186,7 @@ def quarantine_flow(
     path = state / FEED_FOLDER / feed_file_name(day)
     _, problems = feed_problems(path, config.expectations)
     if not problems:
-        return {"action": "none", "reason": f"{path.name} passes the contract"}
+        return Completed(message=f"nothing to do: {path.name} passes the contract")
     with lock_state_folder(state / RETRAINING_FOLDER, wait=True):
         quarantine(config, day, problems, DecisionLog(state, config.registry.model_name))
-    return {"action": "quarantine", "day": day}
+    return Completed(message=f"{path.name} quarantined")

@@ -287,6 +287,7 @@ async def _wait(expected: list[tuple[Emitted, str]]) -> list[dict[str, Any]]:
                         "deployment": deployment,
                         "flow_run": run.name,
                         "state": run.state_type.value,
+                        "message": run.state.message if run.state else None,
                     }
                 elif elapsed > FINISH_SECONDS:
                     raise RuntimeError(f"the {deployment} run for {event.name} did not finish")

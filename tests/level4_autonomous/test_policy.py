@@ -70,3 +70,8 @@ def test_the_policy_is_validated_like_the_rest_of_the_config(tmp_path) -> None:
     path.write_text('[data]\npath = "x"\n[policy]\nretrain_on = ["ctr", "latency"]\n')
     with pytest.raises(ConfigError, match=r"field 'policy.retrain_on.1'"):
         load_config(path)
+
+
+def test_a_second_event_of_the_day_finds_the_retraining_done() -> None:
+    reason = retraining_blocked(98, Window(0, 98, ""), [decision(98)], POLICY, False)
+    assert reason == "a retraining already ran today (on another of the day's events)"

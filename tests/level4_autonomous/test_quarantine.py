@@ -57,3 +57,24 @@ def test_a_page_reaches_the_log_and_the_webhook(tmp_path: Path, webhook) -> None
         "message": "feed of day 97 quarantined",
     }
     assert webhook.received == [sent]
+
+
+def test_an_incident_of_several_days_quarantines_each_and_pages_once(tmp_path: Path) -> None:
+    from level4_autonomous.config import DEFAULT_CONFIG, load_config
+    from level4_autonomous.retraining import quarantine
+
+    config = load_config(DEFAULT_CONFIG, {"tracking.state_dir": str(tmp_path)})
+    log = DecisionLog(tmp_path)
+    for day in (97, 98, 100):
+        land(tmp_path, day)
+        quarantine(config, day, [f"day {day}: column 'event' is missing"], log)
+    quarantine(config, 97, ["the same day again"], log)
+    assert [(d["day"], d["action"]) for d in log.read()] == [
+        (97, "quarantine"),
+        (98, "quarantine"),
+        (100, "quarantine"),
+    ]
+    pages = [json.loads(line) for line in (tmp_path / "pages.jsonl").read_text().splitlines()]
+    assert [page["day"] for page in pages] == [97, 100]  # day 98 continues day 97's incident
+    assert "day 97: column 'event' is missing" in pages[0]["message"]
+    assert quarantined_days(tmp_path) == [97, 98, 100]
