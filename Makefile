@@ -17,7 +17,7 @@ TO   ?= level1_pipeline
 
 .PHONY: demo level0 level1 level1-schedule level2 serve serve-stop level3 level4 explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
-	bench-autonomy diff template
+	bench-window bench-autonomy diff template
 
 demo: $(ENV) ## From a fresh clone: set up, generate data, run every level in turn
 	@for level in $(LEVELS); do \
@@ -53,7 +53,8 @@ bench-serve: $(ENV) ## Benchmark: load test of level 2's serving API, steady and
 	$(call in_level,level2_cicd,level2)
 	$(RUN) -m benchmarks.serve_load; status=$$?; $(RUN) -m level2_cicd.stages stop; exit $$status
 
-BENCHMARKS := bench-serve bench-serve-logging bench-monitoring bench-detection bench-autonomy
+BENCHMARKS := bench-serve bench-serve-logging bench-monitoring bench-detection bench-window \
+	bench-autonomy
 
 bench: $(ENV) ## Every benchmark (about 100 minutes), then one results file: state/bench/results.json
 	@for target in $(BENCHMARKS); do \
@@ -70,6 +71,9 @@ bench-monitoring: $(ENV) ## Benchmark: level 3's monitoring time per day for 10k
 
 bench-detection: $(ENV) ## Benchmark: level 3's alerts on every scenario for seeds 42, 1 and 2 (its acceptance)
 	$(RUN) -m benchmarks.detection
+
+bench-window: $(ENV) ## Benchmark: which days level 4's retraining should read, judged by the world itself
+	$(RUN) -m benchmarks.training_window
 
 bench-autonomy: $(ENV) ## Benchmark: level 4's reactions on every scenario for seeds 42, 1 and 2 (its acceptance)
 	$(RUN) -m benchmarks.autonomy

@@ -52,11 +52,11 @@ def retraining_blocked(
     check_running: bool,
 ) -> str | None:
     """Why a retraining may not start on ``day`` (None: it may), by the policy's rules."""
-    if check_running:
-        return "an online check or a watch is running; its outcome comes first"
     retrains = [d["day"] for d in decisions if d["action"] == "retrain"]
     if day in retrains:
         return "a retraining already ran today (on another of the day's events)"
+    if check_running:
+        return "an online check or a watch is running; its outcome comes first"
     if retrains and day - max(retrains) < policy.cooldown_days:
         return f"cool-down: the last retraining was on day {max(retrains)}"
     recent = [past for past in retrains if past > day - policy.budget_days]

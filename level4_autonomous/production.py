@@ -323,7 +323,7 @@ def same_run_panel(folder: Path, summary: dict[str, Any]) -> Any:
     same = ("scenario", "seed", "size", "switch_day", "first_day", "days", "http_share")
     if any(theirs.get(key) != summary[key] for key in same):
         return None
-    title = "Level 3, the same world and days: alerts, nobody reacts"
+    title = f"{folder.name}, the same world and days: no reactions"
     return Panel(frame, theirs.get("alerts", []), title)
 
 
