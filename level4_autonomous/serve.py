@@ -11,7 +11,8 @@
     POST /feedback                   {"events": [{"request_id", "item_id", "event", "timestamp"}]}:
                                      clicks and purchases on served items, all stored or none
     GET /health                      200 while a model answers; "degraded" and why, when it is
-                                     not the registry's champion or the registry is unreachable
+                                     not the registry's champion or the registry is unreachable;
+                                     the version on the online check's test arm, if any
     GET /model                       the version served: run, training time, source
     GET /docs                        the OpenAPI description (Swagger UI, served without a CDN)
 
@@ -20,6 +21,9 @@ HEAD is answered like GET, without the body.
 It loads ``models:/<registry.model_name>@champion`` from the MLflow registry (the level's local
 store unless ``MLFLOW_TRACKING_URI`` says otherwise) and checks the alias every
 ``serving.refresh_seconds``: a promotion reaches the service without a restart (``champion.py``).
+It follows the ``ab_test`` alias the same way: while a version carries it (an online check, or
+the watch after a promotion), the users ``in_test_arm`` picks for ``policy.online_share`` get that
+version, everybody else the champion, and each answer names the version that made it.
 
 Every ``/recommend`` answer is written to the prediction log (``prediction_log.py``,
 ``<tracking.state_dir>/predictions.db``) before it is sent: an answer the client received is in
