@@ -15,6 +15,10 @@ The rules of the level's acceptance:
 - ``stable``: no retraining, no promotion;
 - and no failed request anywhere.
 
+Level 3's true quality on the same days (its stale champion serving every visitor: what
+``make level3`` would measure) is computed from the world for each run, and ``above_level3``
+says whether level 4's is at least as high on every day after its first promotion.
+
 Results go to ``state/bench/autonomy.json``; the exit code is 1 when a rule fails.
 """
 
@@ -110,8 +114,41 @@ def measure(summary: dict[str, Any], timeline: pd.DataFrame) -> dict[str, Any]:
         )
     else:
         passed = not ({"retrain", "promote"} & set(actions))
+    result["level3_quality"] = level3_quality(summary, list(result["quality_after"]))
+    promoted = [d["day"] for d in summary["decisions"] if d["action"] == "promote"]
+    result["above_level3"] = bool(promoted) and all(
+        result["quality_after"][day] >= result["level3_quality"][day] - 1e-9
+        for day in result["quality_after"]
+        if day > promoted[0]
+    )
     result["passed"] = passed and result["failed_requests"] == 0
     return result
+
+
+def level3_quality(summary: dict[str, Any], days: list[int]) -> dict[int, float]:
+    """Level 3's true quality on ``days``: its champion, never replaced, serving every visitor."""
+    from data import World, WorldConfig
+    from level4_autonomous.evaluation import evaluate_ranking, split_by_time
+    from level4_autonomous.model import EaseRecommender
+
+    world = World(
+        WorldConfig(
+            seed=summary["seed"],
+            size=summary["size"],
+            scenario=summary["scenario"],
+            switch_day=summary["switch_day"],
+        )
+    )
+    history = world.history().interactions
+    champion = EaseRecommender(200.0).fit(split_by_time(history, 0.2).train)
+    quality = {}
+    for day in days:
+        users = world.requests(day)["user_id"].unique()
+        best = world.oracle(history, day).recommend(users, k=10)[["user_id", "item_id"]]
+        lists = champion.recommend(users, k=10)
+        ndcg = evaluate_ranking(lists, best, 10, len(world.available_items(day)))["ndcg_at_10"]
+        quality[day] = round(ndcg, 4)
+    return quality
 
 
 def count_lines(path: Path) -> int:
@@ -131,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             decided = ", ".join(f"{d['day']} {d['action']}" for d in run.get("decisions", []))
             print(
                 f"  {'ok ' if run['passed'] else 'FAIL'} pre-switch {run.get('pre_switch_quality')}"
+                f" above level 3 {run.get('above_level3')}"
                 f" recovered {run.get('recovered_day')} failed {run.get('failed_requests')}"
                 f" decisions: {decided or '-'}",
                 flush=True,

@@ -40,7 +40,7 @@ from mlflow.tracking import MlflowClient
 
 from .integrity import DIGEST_TAG, ModelIntegrityError, load_verified
 from .model import RECOMMENDATION_COLUMNS, Recommender
-from .registry import CHAMPION
+from .registry import CHAMPION, ROLE_TAG
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ class Champion:
     recommender: Recommender
     #: The alias the service followed to this version, as ``/model`` reports it.
     alias: str = CHAMPION
+    #: Why a version is on the online check's test arm ("challenger" or "watch"), from its tag.
+    role: str | None = None
 
     @property
     def model_uri(self) -> str:
@@ -271,6 +273,7 @@ class ChampionHolder:
             loaded_at=datetime.now(UTC),
             recommender=recommender,
             alias=self.alias,
+            role=(found.tags or {}).get(ROLE_TAG),
         )
 
     def _swap_to(self, found: ModelVersion, retry_after: float) -> bool:

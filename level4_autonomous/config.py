@@ -163,8 +163,9 @@ class PolicyConfig(Section):
     online_significance: float = Field(0.05, gt=0.0, lt=0.5)
     #: and when this many days pass without enough lists.
     online_max_days: int = Field(3, ge=1)
-    #: After a promotion the replaced champion keeps ``online_share`` of users for this many days;
-    #: the same test, the other way round, rolls the alias back when the new one does worse.
+    #: After a promotion the replaced champion keeps this share of users for ``watch_days``; the
+    #: same test, the other way round, rolls the alias back when the new one does worse.
+    watch_share: float = Field(0.1, gt=0.0, lt=1.0)
     watch_days: int = Field(3, ge=1)
     #: Who is paged for what the policy does not decide (a broken feed), and where pages go.
     page_to: str = Field("the on-call ML engineer", min_length=1)

@@ -26,9 +26,9 @@ from mlflow.tracking import MlflowClient
 from .config import Config
 from .decisions import Action, Decision, DecisionLog
 from .online_check import Verdict, arms_from_log, judge
-from .registry import AB_TEST, CHAMPION, ModelVersion, promote, version_with_alias
+from .registry import AB_TEST, CHAMPION, ROLE_TAG, ModelVersion, promote, version_with_alias
 
-ROLE_TAG, FIRST_DAY_TAG = "online_check.role", "online_check.first_day"
+FIRST_DAY_TAG = "online_check.first_day"
 
 
 def start_online_check(version: ModelVersion, first_day: int) -> None:

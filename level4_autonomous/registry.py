@@ -23,6 +23,8 @@ CHALLENGER = "challenger"
 #: The version the online check serves to a share of users beside the champion: a challenger
 #: before its promotion, the replaced champion while the new one is watched.
 AB_TEST = "ab_test"
+#: The tag that says why a version is on the test arm: "challenger" or "watch".
+ROLE_TAG = "online_check.role"
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ It loads ``models:/<registry.model_name>@champion`` from the MLflow registry (th
 store unless ``MLFLOW_TRACKING_URI`` says otherwise) and checks the alias every
 ``serving.refresh_seconds``: a promotion reaches the service without a restart (``champion.py``).
 It follows the ``ab_test`` alias the same way: while a version carries it (an online check, or
-the watch after a promotion), the users ``in_test_arm`` picks for ``policy.online_share`` get that
-version, everybody else the champion, and each answer names the version that made it.
+the watch after a promotion), the users ``in_test_arm`` picks for ``policy.online_share`` (or
+``policy.watch_share``) get that version, everybody else the champion; each answer names the
+version that made it.
 
 Every ``/recommend`` answer is written to the prediction log (``prediction_log.py``,
 ``<tracking.state_dir>/predictions.db``) before it is sent: an answer the client received is in
@@ -338,14 +339,16 @@ def create_app(
     max_k: int = 100,
     prediction_log: PredictionLog | None = None,
     ab_test: "ChampionHolder | None" = None,
-    ab_share: float = 0.0,
+    ab_shares: dict[str, float] | None = None,
 ) -> FastAPI:
     """The API around ``holder``'s current champion. ``max_k`` bounds ``k`` (and the work).
 
     Answers and feedback go to ``prediction_log``; without one, nothing is logged. While
-    ``ab_test`` holds a model (an online check), the users :func:`in_test_arm` picks for
-    ``ab_share`` get it instead; each answer names the version that made it.
+    ``ab_test`` holds a model, the users :func:`in_test_arm` picks for the share ``ab_shares``
+    gives its role ("challenger" during an online check, "watch" after a promotion) get it
+    instead; each answer names the version that made it.
     """
+    shares = ab_shares or {}
     app = FastAPIOffline(  # FastAPI with Swagger UI's files served from the package, no CDN
         title="Recommender",
         summary="Level 4: the registry's champion recommender, following the alias; every "
@@ -405,7 +408,8 @@ def create_app(
         check_parameters(request)
         champion = holder.current  # one read: a swap during this request does not affect it
         other = ab_test.current_or_none if ab_test is not None else None
-        if other is not None and in_test_arm(user_id, ab_share):
+        share = shares.get(other.role or "challenger", 0.0) if other is not None else 0.0
+        if other is not None and in_test_arm(user_id, share):
             champion = other
         answer = Recommendations(
             request_id=request.state.request_id,
@@ -939,7 +943,13 @@ def serve_with_log(config: Config, prediction_log: PredictionLog | None) -> int:
     settings = config.serving
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(holder, settings.max_k, prediction_log, ab_test, config.policy.online_share),
+            create_app(
+                holder,
+                settings.max_k,
+                prediction_log,
+                ab_test,
+                {"challenger": config.policy.online_share, "watch": config.policy.watch_share},
+            ),
             host=settings.host,
             port=settings.port,
             log_config=None,  # our logging format; uvicorn's own lines propagate to it

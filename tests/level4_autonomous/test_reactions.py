@@ -33,9 +33,10 @@ from level4_autonomous.traffic import TrafficPlayer
 
 pytestmark = pytest.mark.slow  # a release and two days of the default world per test
 
-#: The default world: about 950 visitors a day, so two days give each arm 900 lists or more.
+#: The default world: about 950 visitors a day, so two days give each arm 900 lists or more
+#: (the check and the watch both on half of the users here, for a clear verdict in two days).
 WORLD = WorldConfig(seed=42, size="small")
-POLICY = {"policy.online_share": "0.5"}
+POLICY = {"policy.online_share": "0.5", "policy.watch_share": "0.5"}
 DAYS = range(90, 92)
 
 
@@ -76,7 +77,8 @@ def play(config: Config, days: range) -> int:
     state = config.tracking.state_dir
     failed = 0
     with PredictionLog.open(log_path(state)) as prediction_log:
-        app = create_app(holder, 100, prediction_log, arm, config.policy.online_share)
+        shares = {"challenger": config.policy.online_share, "watch": config.policy.watch_share}
+        app = create_app(holder, 100, prediction_log, arm, shares)
         with TestClient(app) as client:
             player = TrafficPlayer(world, client, state, dataset.interactions)
             for day in days:
