@@ -12,9 +12,9 @@ HTTP_SHARE ?= 1
 BESIDE ?=
 LEVEL4_STATE := $(STATE)/level4_autonomous
 
-# The demo's world changes taste a week into production: the monitoring has something to find.
+# The demo's world changes taste a week into production: the level has something to react to.
 # The service that level4 deploys is stopped at the end, whether the run passed or not.
-demo: $(ENV) ## Set up, generate the dataset, release, play 10 production days of a taste shift that level 4 recovers from
+demo: $(ENV) ## Set up, generate the dataset, release, play 10 production days of a taste shift it reacts to
 	@$(MAKE) --no-print-directory level4 SCENARIO=taste_shift DAYS=10; status=$$?; \
 		$(MAKE) --no-print-directory serve-stop; exit $$status
 

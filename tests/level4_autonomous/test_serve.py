@@ -1065,3 +1065,44 @@ def test_a_log_that_cannot_be_opened_stops_the_service_at_start(
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"error: cannot open the prediction log {log_path(tmp_path)}")
+
+
+# ---- the online check's test arm --------------------------------------------------------------
+
+
+def test_the_test_arm_serves_its_share_of_users_by_role_then_nobody(
+    registered: Registered, holder: ChampionHolder
+) -> None:
+    """A version under ab_test answers exactly the users its role's share picks, until removed."""
+    from mlflow.tracking import MlflowClient
+
+    from level4_autonomous.champion import ChampionHolder
+    from level4_autonomous.registry import AB_TEST, ROLE_TAG
+    from level4_autonomous.serve import in_test_arm
+
+    client = MlflowClient()
+    source = client.get_model_version(registered.name, "1").source
+    arm = ChampionHolder(registered.name, alias=AB_TEST, optional=True)
+    app = TestClient(create_app(holder, MAX_K, None, arm, {"challenger": 0.5, "watch": 0.1}))
+    users = range(200)
+
+    def answered_by() -> dict[int, str]:
+        return {
+            user: app.get(f"/recommend?user_id={user}&k=3").json()["model_version"]
+            for user in users
+        }
+
+    for role, share in (("watch", 0.1), ("challenger", 0.5)):
+        version = str(
+            client.create_model_version(registered.name, source, registered.run_id).version
+        )
+        client.set_model_version_tag(registered.name, version, ROLE_TAG, role)
+        client.set_registered_model_alias(registered.name, AB_TEST, version)
+        assert arm.refresh() is True
+        expected = {user: version if in_test_arm(user, share) else "1" for user in users}
+        assert answered_by() == expected
+        assert app.get("/health").json()["ab_test_version"] == version
+    client.delete_registered_model_alias(registered.name, AB_TEST)
+    arm.refresh()
+    assert set(answered_by().values()) == {"1"}
+    assert app.get("/health").json()["ab_test_version"] is None
