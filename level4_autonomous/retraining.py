@@ -51,7 +51,7 @@ def retraining_flow(
     metrics = [finding["metric"] for finding in findings]
     incident_day = min((finding["incident_day"] for finding in findings), default=day)
     state = config.tracking.state_dir
-    # Two events of one day start two runs: the second waits here, then finds the cool-down.
+    # Two events of one day start two runs: the second waits here, then finds the day's done.
     with lock_state_folder(state / RETRAINING_FOLDER, wait=True):
         log = DecisionLog(state, config.registry.model_name)
         window = training_window(metrics, incident_day, day, config.policy)
@@ -62,7 +62,15 @@ def retraining_flow(
             print(f"day {day}: no retraining ({blocked})", flush=True)
             return Completed(message=f"no retraining: {blocked}")
         folder = build_training_data(config, day, window, log)
-        return retrain(config, Path(config_path), overrides, day, window, folder, metrics)
+        return retrain(
+            config,
+            config_path=Path(config_path),
+            overrides=overrides,
+            day=day,
+            window=window,
+            folder=folder,
+            metrics=metrics,
+        )
 
 
 @task(cache_policy=NO_CACHE)
@@ -101,8 +109,9 @@ def build_training_data(config: Config, day: int, window: Window, log: DecisionL
     return write_dataset(dataset, state / RETRAINING_FOLDER / f"day-{day:04d}")
 
 
-def retrain(  # noqa: PLR0917 (one call site, every argument named there)
+def retrain(
     config: Config,
+    *,
     config_path: Path,
     overrides: dict[str, str],
     day: int,
