@@ -338,6 +338,8 @@ class DayMonitor:
         versions = self.answered["model_version"]
         self.version = str(versions.mode().iat[0]) if len(versions) else None
         records = self.history.read()
+        #: The days recorded before this one, oldest first.
+        self.records = records
         self.baseline = [r for r in records if r.get("model_version") == self.version][
             : self.settings.baseline_days
         ]
@@ -507,9 +509,7 @@ class DayMonitor:
     def incident_days(self, found: list[Finding], alerts: list[Alert]) -> dict[str, int]:
         """The day each of today's findings began: its incident's announcement."""
         announced = [
-            (alert["day"], alert["metric"])
-            for record in self.history.read()
-            for alert in record["alerts"]
+            (alert["day"], alert["metric"]) for record in self.records for alert in record["alerts"]
         ] + [(alert.day, alert.metric) for alert in alerts]
         first = {}
         for day, metric in announced:  # oldest first: the latest announcement wins

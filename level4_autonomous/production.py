@@ -232,11 +232,9 @@ def wait_until_serving(client: Any, config: Config, timeout: float = 120.0) -> N
 
 def clear_test_arm(config: Config) -> None:
     """A run starts without an online check: one left by an earlier run is not this run's."""
-    from .registry import AB_TEST, version_with_alias
+    from .promotion import end_test_arm, online_check_running
 
-    if version_with_alias(config.registry.model_name, AB_TEST) is not None:
-        from .promotion import end_test_arm
-
+    if online_check_running(config.registry.model_name):
         end_test_arm(config.registry.model_name)
 
 

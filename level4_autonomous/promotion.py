@@ -31,11 +31,6 @@ from .registry import AB_TEST, CHAMPION, ROLE_TAG, ModelVersion, promote, versio
 FIRST_DAY_TAG = "online_check.first_day"
 
 
-def start_online_check(version: ModelVersion, first_day: int) -> None:
-    """Put a gated challenger on the test arm from ``first_day`` on."""
-    put_on_test_arm(version, "challenger", first_day)
-
-
 def put_on_test_arm(version: ModelVersion, role: str, first_day: int) -> None:
     """Tag ``version`` with its role and first day, then point ``ab_test`` at it."""
     client = MlflowClient()

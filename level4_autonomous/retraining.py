@@ -23,7 +23,7 @@ from . import PACKAGE
 from .config import Config, load_config
 from .decisions import Decision, DecisionLog, page
 from .policy import Window, retraining_blocked, training_window
-from .promotion import online_check_running, start_online_check
+from .promotion import online_check_running, put_on_test_arm
 from .quarantine import feed_days, quarantine_feed, quarantined_days
 from .state_lock import lock_state_folder
 from .traffic import CATALOG_FOLDER, FEED_FOLDER, feed_file_name
@@ -150,7 +150,7 @@ def retrain(
         log.record(Decision(day, "reject", version, reason, evidence))
         return Completed(message=f"version {version} trained on {window.reason}; gate failed")
     name = config.registry.model_name
-    start_online_check(ModelVersion(name, version, result.run_id), day + 1)
+    put_on_test_arm(ModelVersion(name, version, result.run_id), "challenger", day + 1)
     print(f"day {day}: version {version} passed the gate; online check from day {day + 1}")
     return Completed(
         message=f"version {version} trained on {window.reason}; online check from day {day + 1}"
