@@ -15,7 +15,7 @@ UI_LEVEL ?= level1_pipeline
 FROM ?= level0_manual
 TO   ?= level1_pipeline
 
-.PHONY: demo level0 level1 level1-schedule level2 serve serve-stop level3 level4 explain ui-evidently \
+.PHONY: demo compare level0 level1 level1-schedule level2 serve serve-stop level3 level4 explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
 	bench-window bench-autonomy diff template
 
@@ -24,6 +24,11 @@ demo: $(ENV) ## From a fresh clone: set up, generate data, run every level in tu
 		printf '\n==== %s ====\n' $$level; \
 		$(MAKE) --no-print-directory -f mk/common.mk -f $$level/level.mk demo || exit 1; \
 	done
+
+# The five levels on one world, each by its own make target, then one page that compares them.
+compare: $(ENV) ## The five levels on the same world and days: state/compare/<SCENARIO>/compare.html (SCENARIO=all for every one; SEED, SIZE, DAYS, SWITCH_DAY)
+	$(RUN) -m compare --scenario $(SCENARIO) --seed $(SEED) --size $(SIZE) \
+		--days $(or $(DAYS),21) --switch-day $(or $(SWITCH_DAY),97)
 
 level0:
 	$(call in_level,level0_manual,$@)

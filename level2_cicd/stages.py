@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from .runtime import use_local_state
 from .state_lock import StateFolderError, lock_state_folder
 
 CANDIDATE_FILE = "candidate.json"
+#: Each stage's wall time in its last run.
+STAGE_SECONDS_FILE = "stage_seconds.json"
 
 
 class StageError(RuntimeError):
@@ -73,9 +76,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_stages(context: StageContext, names: list[str]) -> int:
-    """Run the named stages in order; stop at the first that fails."""
+    """Run the named stages in order; stop at the first that fails.
+
+    Each stage's wall time is printed and recorded in ``stage_seconds.json``, merged with the
+    stages run before (CI runs them one per step), so a slow stage shows where it happens.
+    """
     for name in names:
         print(f"\n== {name} ==", flush=True)
+        started = time.perf_counter()
         try:
             code = STAGES.get(name, stop)(context)
         except StageError as error:
@@ -83,6 +91,9 @@ def run_stages(context: StageContext, names: list[str]) -> int:
             return 1
         if code != 0:
             return code
+        seconds = time.perf_counter() - started
+        print(f"({name}: {seconds:.1f} s)", flush=True)
+        context.record_seconds(name, seconds)
     return 0
 
 
@@ -115,6 +126,16 @@ class StageContext:
                 f"{self.candidate_path} lacks {', '.join(missing)}: run the earlier stages"
             )
         return candidate
+
+    def record_seconds(self, stage: str, seconds: float) -> None:
+        """Add a finished stage's wall time to ``stage_seconds.json``."""
+        path = self.config.tracking.state_dir / STAGE_SECONDS_FILE
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            recorded = {}
+        recorded[stage] = round(seconds, 2)
+        path.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
 
     def save_candidate(self, candidate: dict[str, Any]) -> None:
         """Replace the hand-over file in one step, so a stopped stage never leaves half of it."""

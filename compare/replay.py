@@ -1,0 +1,118 @@
+"""Levels 0-2 in production: the model each released, left serving through the same days.
+
+Levels 0-2 have no production loop of their own: nobody watches what happens after the release.
+Their line is what that means: the model the level released (level 0's joblib file, level 1's
+newest tracked run, level 2's registered champion), loaded from what the level left, answering
+every visitor of each production day, judged against the world's best lists exactly as level 3
+judges the lists its service serves (``traffic.py``'s ``true_quality``). Nothing is sent over
+HTTP, so no request can fail and no monitoring sees anything.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from data import World, load_dataset
+
+from .runner import STATE
+
+K = 10
+REGISTERED_MODEL = "recommender"
+
+
+def level0_model(state: Path) -> Any:
+    """The joblib file level 0 hands over."""
+    import joblib
+
+    return joblib.load(state / "model.joblib")
+
+
+def level1_model(state: Path) -> Any:
+    """The model of level 1's newest finished run: the one its make target just trained."""
+    mlflow = _tracking(state)
+    runs = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    if not runs or not runs[0].outputs or not runs[0].outputs.model_outputs:
+        raise FileNotFoundError(f"{state / 'mlflow.db'}: no finished run with a model")
+    return _load(mlflow, f"models:/{runs[0].outputs.model_outputs[-1].model_id}")
+
+
+def level2_model(state: Path) -> Any:
+    """The version level 2's registry names champion: what its service serves."""
+    mlflow = _tracking(state)
+    return _load(mlflow, f"models:/{REGISTERED_MODEL}@champion")
+
+
+#: How each level without a production loop of its own hands its model over.
+RELEASED_MODEL: dict[str, Callable[[Path], Any]] = {
+    "level0_manual": level0_model,
+    "level1_pipeline": level1_model,
+    "level2_cicd": level2_model,
+}
+
+
+def _tracking(state: Path) -> Any:
+    """MLflow pointed at the level's own tracking database."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    uri = f"sqlite:///{(state / 'mlflow.db').resolve()}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow
+
+
+def _load(mlflow: Any, uri: str) -> Any:
+    """The fitted recommender inside the level's MLflow model."""
+    with tempfile.TemporaryDirectory(prefix="compare-") as folder:
+        model = mlflow.pyfunc.load_model(uri, dst_path=folder)
+        return model.unwrap_python_model().recommender
+
+
+def true_quality(
+    models: dict[str, Any], dataset_path: Path, days: Iterable[int]
+) -> dict[str, dict[int, float]]:
+    """Each model's true quality on each day, on the day's visitors (the oracle shared)."""
+    from level0_manual.evaluation import evaluate_ranking
+
+    dataset = load_dataset(dataset_path)
+    world = World.from_metadata(_world_meta(dataset_path))
+    seen = dataset.interactions[["user_id", "item_id"]]
+    quality: dict[str, dict[int, float]] = {name: {} for name in models}
+    for day in days:
+        visitors = world.requests(day)[["user_id"]]
+        users = visitors["user_id"].unique()
+        best = world.oracle(seen, day).recommend(users, k=K)[["user_id", "item_id"]]
+        catalogue = len(world.available_items(day))
+        for name, model in models.items():
+            served = visitors.merge(model.recommend(users, k=K), on="user_id")
+            metrics = evaluate_ranking(served, best, K, catalogue)
+            quality[name][day] = float(metrics[f"ndcg_at_{K}"])
+    return quality
+
+
+def released_models(levels: Iterable[str]) -> dict[str, Any]:
+    """The released model of each of ``levels``, from what its run left in its state folder."""
+    return {level: RELEASED_MODEL[level](STATE / level) for level in levels}
+
+
+def _world_meta(dataset_path: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads((dataset_path / "world.json").read_text(encoding="utf-8"))
+
+
+def frame(quality: dict[int, float]) -> pd.DataFrame:
+    """A replayed line as a timeline (``day``, ``true_quality``), like the levels' own."""
+    return pd.DataFrame({"day": list(quality), "true_quality": list(quality.values())})
