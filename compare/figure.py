@@ -74,12 +74,16 @@ def draw(result: dict[str, Any], path: Path | None = None, only: str | None = No
     levels = result["levels"] if only is None else {only: result["levels"][only]}
     world = result["world"]
     switch = world["switch_day"]
+    # A level alone that watches nothing gets no panels of what monitoring sees.
+    seen = SEEN if any(level["production"]["monitors"] for level in levels.values()) else ()
+    size = (11, 7.5) if only is None else (7.5, 4.6 if seen else 2.6)
     figure, axes = plt.subplots(
-        3, 1, figsize=(11, 7.5) if only is None else (7.5, 4.6), sharex=True,
-        gridspec_kw={"height_ratios": [2.2, 1, 1]},
+        1 + len(seen), 1, figsize=size, sharex=True, squeeze=False,
+        gridspec_kw={"height_ratios": [2.2] + [1] * len(seen)},
     )  # fmt: skip
+    axes = axes[:, 0]
     draw_quality(axes[0], levels)
-    for panel, (column, label) in zip(axes[1:], SEEN, strict=True):
+    for panel, (column, label) in zip(axes[1:], seen, strict=True):
         draw_seen(panel, levels, column, label)
     for panel in axes:
         panel.axvline(switch - 0.5, color="tab:red", lw=1, alpha=0.6)
@@ -110,8 +114,11 @@ def draw_quality(axis: Any, levels: dict[str, dict[str, Any]]) -> None:
         level = levels[group[-1]]
         days = [day["day"] for day in level["timeline"]]
         values = [day["true_quality"] for day in level["timeline"]]
-        axis.plot(days, values, "-o", color=COLOURS.get(group[-1], "black"), ms=3,
-                  label=group_label(group, levels))  # fmt: skip
+        reacts = any(levels[member]["production"]["decisions"] for member in group)
+        # A line that reacts is drawn wide and underneath, so the lines it equals stay visible.
+        width, alpha, order = (3.5, 0.75, 1) if reacts else (1.5, 1.0, 3)
+        axis.plot(days, values, "-o", color=COLOURS.get(group[-1], "black"), ms=3, lw=width,
+                  alpha=alpha, zorder=order, label=group_label(group, levels))  # fmt: skip
         for member in group:
             alerted = sorted({alert["day"] for alert in levels[member]["production"]["alerts"]})
             at = [values[days.index(day)] for day in alerted if day in days]

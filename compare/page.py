@@ -221,6 +221,10 @@ the model they released, left serving every visitor through the same days, which
 "nobody watches production" means. True quality is what only the simulation knows: NDCG@10 of
 the lists users got against the world's best lists that day.</p>
 {figure}
+<p>Click-through and online NDCG are what production can observe. In this simulator users click
+a served item by how much they like it, while true quality also weighs how often the shop shows
+an item; after a shift the two can disagree, so a model can be better for users and clicked less
+(level 4's README measures this).</p>
 <h2>The levels side by side</h2>
 <table id="{table_id}"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>
 <dl>
