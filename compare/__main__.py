@@ -63,7 +63,7 @@ def compare_world(spec: WorldSpec, out: Path) -> dict[str, Any]:
     failed = [name for name, run in runs.items() if run.exit_code != 0]
     if failed:
         raise LevelFailedError(failed, runs)
-    kept = {name: runner.keep(name, out / "levels" / name) for name in runs}
+    kept = {name: runner.keep(run, out / "levels" / name) for name, run in runs.items()}
     meta = json.loads((dataset / "world.json").read_text(encoding="utf-8"))
     first_day, switch_day = int(meta["history_days"]), int(meta["effective_switch_day"])
     days = range(first_day, first_day + spec.days)

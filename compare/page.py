@@ -104,8 +104,9 @@ def level_links(name: str, out: Path, previous: str | None) -> list[str]:
             links.append(link(f"levels/{name}/{file}", text))
     if (kept / "reports").is_dir():
         links.append(link(f"levels/{name}/reports/", "Evidently reports (every day)"))
-    if name != "level0_manual":
-        links.append(f"MLflow runs and models: <code>make ui-mlflow UI_LEVEL={name}</code>")
+    if (kept / "mlflow").is_dir():
+        links.append(link(f"levels/{name}/mlflow/", "MLflow artefacts of its runs"))
+        links.append(f"every run and model: <code>make ui-mlflow UI_LEVEL={name}</code>")
     return links
 
 

@@ -78,6 +78,7 @@ class LevelRun:
     exit_code: int
     seconds: float
     log: Path
+    started: float = 0.0  # time.time() at the start, to tell this run's files from older ones
 
 
 def run_level(level: Level, spec: WorldSpec, logs: Path) -> LevelRun:
@@ -86,6 +87,7 @@ def run_level(level: Level, spec: WorldSpec, logs: Path) -> LevelRun:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{level.name}.log"
     print(f"{level.name:<18} {' '.join(command[2:4])} ...", flush=True)
+    began = time.time()
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
@@ -108,7 +110,7 @@ def run_level(level: Level, spec: WorldSpec, logs: Path) -> LevelRun:
         stop_service(level.name)
     verdict = "ok" if code == 0 else f"FAILED (exit {code}, see {log})"
     print(f"{level.name:<18} {verdict} in {seconds:.1f} s", flush=True)
-    return LevelRun(level.name, command, code, round(seconds, 1), log)
+    return LevelRun(level.name, command, code, round(seconds, 1), log, began)
 
 
 def stop_service(level: str) -> None:
@@ -166,9 +168,13 @@ def shared_prefect(state: Path) -> Iterator[str]:
         yield url
 
 
-def keep(level: str, into: Path) -> Path:
-    """Keep what the level left that the page links to; the folder it went into."""
-    source = STATE / level
+def keep(run: LevelRun, into: Path) -> Path:
+    """Keep what the level's run left that the page links to; the folder it went into.
+
+    Its result files, its Evidently reports, and the MLflow artefacts of the runs it tracked
+    (configuration, metrics, validation, gate report, model card; not the models themselves).
+    """
+    source = STATE / run.level
     into.mkdir(parents=True, exist_ok=True)
     for name in KEPT_FILES:
         if (source / name).is_file():
@@ -176,6 +182,9 @@ def keep(level: str, into: Path) -> Path:
     reports = source / "monitoring" / "reports"
     for path in sorted(reports.glob("day-*/*.html")):
         link_or_copy(path, into / "reports" / path.parent.name / path.name)
+    for path in sorted((source / "artifacts").glob("*/artifacts/**/*")):
+        if path.is_file() and path.stat().st_mtime >= run.started:
+            link_or_copy(path, into / "mlflow" / path.relative_to(source / "artifacts"))
     return into
 
 
