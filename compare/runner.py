@@ -93,6 +93,7 @@ def run_level(level: Level, spec: WorldSpec, logs: Path) -> LevelRun:
         process = subprocess.Popen(
             command,
             cwd=ROOT,
+            env=level_environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -113,11 +114,25 @@ def run_level(level: Level, spec: WorldSpec, logs: Path) -> LevelRun:
     return LevelRun(level.name, command, code, round(seconds, 1), log, began)
 
 
+def level_environment() -> dict[str, str]:
+    """This environment without MLflow's server settings: each level keeps its own store.
+
+    Levels 2-4 all register a model called ``recommender``; on one shared tracking server they
+    would move each other's champion. The shared Prefect API stays (``PREFECT_API_URL``).
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    }
+
+
 def stop_service(level: str) -> None:
     """Stop the service the level's run left running: the next level should have the cores."""
     subprocess.run(
         [sys.executable, "-m", f"{level}.stages", "stop"],
         cwd=ROOT,
+        env=level_environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=False,

@@ -47,3 +47,11 @@ def test_code_size_counts_python_files_and_their_non_blank_lines(tmp_path: Path)
     (tmp_path / "demo" / "b.py").write_text("z = 3\n")
     (tmp_path / "demo" / "README.md").write_text("not code\n")
     assert code_size("demo", tmp_path) == {"files": 2, "lines": 3}
+
+
+def test_the_ladder_names_every_level_folder_and_its_make_target():
+    root = Path(__file__).resolve().parents[2]
+    folders = sorted(path.parent.name for path in root.glob("level*/level.mk"))
+    assert [level.name for level in LEVELS] == folders
+    for level in LEVELS:
+        assert f"{level.target}:" in (root / level.name / "level.mk").read_text()
