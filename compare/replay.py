@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .runner import STATE
 
 K = 10
 REGISTERED_MODEL = "recommender"
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def level0_model(state: Path) -> Any:
@@ -35,23 +37,23 @@ def level0_model(state: Path) -> Any:
 
 def level1_model(state: Path) -> Any:
     """The model of level 1's newest finished run: the one its make target just trained."""
-    mlflow = _tracking(state)
-    runs = mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string="attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-        output_format="list",
-    )
-    if not runs or not runs[0].outputs or not runs[0].outputs.model_outputs:
-        raise FileNotFoundError(f"{state / 'mlflow.db'}: no finished run with a model")
-    return _load(mlflow, f"models:/{runs[0].outputs.model_outputs[-1].model_id}")
+    with tracking(state) as mlflow:
+        runs = mlflow.search_runs(
+            search_all_experiments=True,
+            filter_string="attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+            output_format="list",
+        )
+        if not runs or not runs[0].outputs or not runs[0].outputs.model_outputs:
+            raise FileNotFoundError(f"{state / 'mlflow.db'}: no finished run with a model")
+        return _load(mlflow, f"models:/{runs[0].outputs.model_outputs[-1].model_id}")
 
 
 def level2_model(state: Path) -> Any:
     """The version level 2's registry names champion: what its service serves."""
-    mlflow = _tracking(state)
-    return _load(mlflow, f"models:/{REGISTERED_MODEL}@champion")
+    with tracking(state) as mlflow:
+        return _load(mlflow, f"models:/{REGISTERED_MODEL}@champion")
 
 
 #: How each level without a production loop of its own hands its model over.
@@ -62,15 +64,30 @@ RELEASED_MODEL: dict[str, Callable[[Path], Any]] = {
 }
 
 
-def _tracking(state: Path) -> Any:
-    """MLflow pointed at the level's own tracking database."""
+@contextmanager
+def tracking(state: Path) -> Iterator[Any]:
+    """MLflow pointed at the level's own tracking database, for the duration only.
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` for subprocesses; left
+    set, the next level the comparison runs would write into this level's database.
+    """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
+    saved = {name: os.environ.get(name) for name in URI_VARIABLES}
     uri = f"sqlite:///{(state / 'mlflow.db').resolve()}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return mlflow
+    try:
+        yield mlflow
+    finally:
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _load(mlflow: Any, uri: str) -> Any:

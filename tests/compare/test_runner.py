@@ -43,3 +43,24 @@ def test_keep_takes_the_results_reports_and_this_runs_mlflow_artefacts(tmp_path,
     (level / "summary.json").unlink()
     (level / "summary.json").write_text('{"next": "run"}')
     assert (kept / "summary.json").read_text() == "{}"
+
+
+def test_the_levels_run_on_their_own_mlflow_stores(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    environment = runner.level_environment()
+    assert "MLFLOW_TRACKING_URI" not in environment
+    assert environment["PREFECT_API_URL"] == "http://127.0.0.1:4200/api"
+
+
+def test_reading_a_levels_store_leaves_the_environment_as_it_was(tmp_path, monkeypatch):
+    from compare.replay import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "sqlite:///elsewhere.db")
+    with tracking(tmp_path) as mlflow:
+        assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+        assert os.environ["MLFLOW_TRACKING_URI"] == mlflow.get_tracking_uri()
+    # Left set, the next level the comparison runs would write into this level's store.
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert os.environ["MLFLOW_REGISTRY_URI"] == "sqlite:///elsewhere.db"
