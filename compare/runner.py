@@ -89,6 +89,23 @@ def run_level(level: Level, spec: WorldSpec, logs: Path) -> LevelRun:
     print(f"{level.name:<18} {' '.join(command[2:4])} ...", flush=True)
     began = time.time()
     started = time.perf_counter()
+    try:
+        code = stream(command, log)
+        seconds = time.perf_counter() - started
+    finally:  # stopped or not, the service the level deployed goes with it
+        if level.name in SERVING_LEVELS:
+            stop_service(level.name)
+    verdict = "ok" if code == 0 else f"FAILED (exit {code}, see {log})"
+    print(f"{level.name:<18} {verdict} in {seconds:.1f} s", flush=True)
+    return LevelRun(level.name, command, code, round(seconds, 1), log, began)
+
+
+def stream(command: list[str], log: Path) -> int:
+    """Run ``command`` from the repository root, its output to ``log``; its exit code.
+
+    The lines that tell a level's days and reactions are echoed as they come: a level's
+    production days take minutes.
+    """
     with log.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
             command,
@@ -105,13 +122,7 @@ def run_level(level: Level, spec: WorldSpec, logs: Path) -> LevelRun:
             out.write(line)
             if line.startswith(PROGRESS_PREFIXES):
                 print(f"    {line.rstrip()}", flush=True)
-        code = process.wait()
-    seconds = time.perf_counter() - started
-    if level.name in SERVING_LEVELS:
-        stop_service(level.name)
-    verdict = "ok" if code == 0 else f"FAILED (exit {code}, see {log})"
-    print(f"{level.name:<18} {verdict} in {seconds:.1f} s", flush=True)
-    return LevelRun(level.name, command, code, round(seconds, 1), log, began)
+        return process.wait()
 
 
 def level_environment() -> dict[str, str]:
