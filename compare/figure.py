@@ -29,7 +29,7 @@ DECISION_MARKS = {
     "rollback": ("v", "tab:red"),
     "quarantine": ("s", "tab:brown"),
 }
-SEEN = (("ctr", "click-through (feedback per list)"), ("online_ndcg_at_10", "online NDCG@10"))
+SEEN = (("ctr", "click-through"), ("online_ndcg_at_10", "online NDCG@10"))
 
 
 def level_number(name: str) -> str:
@@ -76,7 +76,7 @@ def draw(result: dict[str, Any], path: Path | None = None, only: str | None = No
     switch = world["switch_day"]
     # A level alone that watches nothing gets no panels of what monitoring sees.
     seen = SEEN if any(level["production"]["monitors"] for level in levels.values()) else ()
-    size = (11, 7.5) if only is None else (7.5, 4.6 if seen else 2.6)
+    size = (11, 7.5) if only is None else (8, 5.4 if seen else 3.0)
     figure, axes = plt.subplots(
         1 + len(seen), 1, figsize=size, sharex=True, squeeze=False,
         gridspec_kw={"height_ratios": [2.2] + [1] * len(seen)},
@@ -139,7 +139,7 @@ def draw_quality(axis: Any, levels: dict[str, dict[str, Any]]) -> None:
     axis.set_ylim(bottom=0)
     handles, labels = axis.get_legend_handles_labels()
     axis.legend(handles + list(marks.values()), labels + list(marks), fontsize=7.5,
-                loc="lower left", ncol=2)  # fmt: skip
+                loc="best", ncol=2)  # fmt: skip
 
 
 def draw_seen(axis: Any, levels: dict[str, dict[str, Any]], column: str, label: str) -> None:
