@@ -1,4 +1,4 @@
-"""Level 4, monitoring and governance: production is logged, monitored daily, and raises alerts."""
+"""Level 4, autonomous: production monitoring retrains, checks live, promotes and rolls back."""
 
 #: The package's own name. It also names the package's flow, deployment, experiment and state
 #: folder, so a copy renamed by ``make template NAME=…`` names its own.
