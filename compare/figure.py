@@ -70,6 +70,7 @@ def draw(result: dict[str, Any], path: Path | None = None, only: str | None = No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     levels = result["levels"] if only is None else {only: result["levels"][only]}
     world = result["world"]
@@ -91,6 +92,7 @@ def draw(result: dict[str, Any], path: Path | None = None, only: str | None = No
     axes[0].text(switch - 0.4, 0.02, f" {world['scenario']} from day {switch}", color="tab:red",
                  fontsize=8, transform=axes[0].get_xaxis_transform())  # fmt: skip
     axes[-1].set_xlabel("production day")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     title = f"{world['scenario']} (seed {world['seed']}, {world['size']}): " + (
         "the five levels on the same days" if only is None else f"level {level_number(only)}"
     )
