@@ -69,7 +69,10 @@ def tracking(state: Path) -> Iterator[Any]:
     """MLflow pointed at the level's own tracking database, for the duration only.
 
     ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` for subprocesses; left
-    set, the next level the comparison runs would write into this level's database.
+    set, the next level the comparison runs would write into this level's database. So on the
+    way out MLflow is unpinned (``None``: it resolves from the environment again, as before) and
+    the environment is put back as it was. Pinning it back to the old values instead would keep
+    the registry on them even after the environment changes.
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
@@ -81,8 +84,8 @@ def tracking(state: Path) -> Iterator[Any]:
     try:
         yield mlflow
     finally:
-        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
-        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

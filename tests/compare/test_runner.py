@@ -64,3 +64,7 @@ def test_reading_a_levels_store_leaves_the_environment_as_it_was(tmp_path, monke
     # Left set, the next level the comparison runs would write into this level's store.
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert os.environ["MLFLOW_REGISTRY_URI"] == "sqlite:///elsewhere.db"
+    # Nothing stays pinned in the process: MLflow follows the environment again.
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "sqlite:///next.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///next.db")
+    assert mlflow.get_registry_uri() == mlflow.get_tracking_uri() == "sqlite:///next.db"
