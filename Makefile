@@ -17,7 +17,7 @@ TO   ?= level1_pipeline
 
 .PHONY: demo compare docs-figure level0 level1 level1-schedule level2 serve serve-stop level3 level4 explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
-	bench-window bench-autonomy diff template
+	bench-window bench-autonomy bench-training diff template
 
 # The demo's world: a new catalogue four days into production, the change the levels tell apart
 # best (levels 0-2 never notice, level 3 alerts, level 4 retrains and promotes).
@@ -65,9 +65,9 @@ bench-serve: $(ENV) ## Benchmark: load test of level 2's serving API, steady and
 	$(RUN) -m benchmarks.serve_load; status=$$?; $(RUN) -m level2_cicd.stages stop; exit $$status
 
 BENCHMARKS := bench-serve bench-serve-logging bench-monitoring bench-detection bench-window \
-	bench-autonomy
+	bench-autonomy bench-training
 
-bench: $(ENV) ## Every benchmark (about 100 minutes), then one results file: state/bench/results.json
+bench: $(ENV) ## Every benchmark (about 105 minutes), then one results file: state/bench/results.json
 	@for target in $(BENCHMARKS); do \
 		printf '\n==== %s ====\n' $$target; \
 		$(MAKE) --no-print-directory $$target || exit 1; \
@@ -88,6 +88,9 @@ bench-window: $(ENV) ## Benchmark: which days level 4's retraining should read, 
 
 bench-autonomy: $(ENV) ## Benchmark: level 4's reactions on every scenario for seeds 42, 1 and 2 (its acceptance)
 	$(RUN) -m benchmarks.autonomy
+
+bench-training: $(ENV) ## Benchmark: EASE's fit, evaluation and peak memory for sizes tiny to large (10M)
+	$(RUN) -m benchmarks.training_cost
 
 diff: ## What a step up costs: the code diff between two levels (FROM, TO)
 	@diff -ru --exclude=__pycache__ --exclude=README.md $(FROM) $(TO) || true
