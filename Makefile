@@ -15,7 +15,8 @@ UI_LEVEL ?= level1_pipeline
 FROM ?= level0_manual
 TO   ?= level1_pipeline
 
-.PHONY: demo compare docs-figure level0 level1 level1-schedule level2 serve serve-stop level3 level4 explain ui-evidently \
+.PHONY: demo compare docs-figure level0 level1 level1-schedule level1-tune level2 level2-tune serve \
+	serve-stop level3 level3-tune level4 level4-tune explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
 	bench-window bench-autonomy bench-training diff template
 
@@ -39,10 +40,10 @@ docs-figure: $(ENV) ## Regenerate docs/compare.png (the README's figure) from a 
 level0:
 	$(call in_level,level0_manual,$@)
 
-level1 level1-schedule:
+level1 level1-schedule level1-tune:
 	$(call in_level,level1_pipeline,$@)
 
-level2 serve:
+level2 level2-tune serve:
 	$(call in_level,level2_cicd,$@)
 
 serve-stop: # the services make level2, level3 and level4 left running (each level's own target)
@@ -50,12 +51,15 @@ serve-stop: # the services make level2, level3 and level4 left running (each lev
 	$(call in_level,level3_monitoring,$@)
 	$(call in_level,level4_autonomous,$@)
 
-level3 explain ui-evidently:
+level3 level3-tune explain ui-evidently:
 	$(call in_level,level3_monitoring,$@)
 
 # Level 4 draws level 3's run of the same world and days beside its own, when there is one.
 level4:
 	$(call in_level,level4_autonomous,$@ BESIDE=$(STATE)/level3_monitoring)
+
+level4-tune:
+	$(call in_level,level4_autonomous,$@)
 
 ui-mlflow: ## The MLflow UI on a level's runs (UI_LEVEL=level1_pipeline, UI_PORT=5000)
 	$(call in_level,$(UI_LEVEL),$@)

@@ -36,18 +36,21 @@ def level0_model(state: Path) -> Any:
 
 
 def level1_model(state: Path) -> Any:
-    """The model of level 1's newest finished run: the one its make target just trained."""
+    """The model of level 1's newest finished run with one: the one its make target just trained.
+
+    A tuning's runs (``make level1-tune``) have no model, so they are passed over.
+    """
     with tracking(state) as mlflow:
         runs = mlflow.search_runs(
             search_all_experiments=True,
             filter_string="attributes.status = 'FINISHED'",
             order_by=["attributes.start_time DESC"],
-            max_results=1,
             output_format="list",
         )
-        if not runs or not runs[0].outputs or not runs[0].outputs.model_outputs:
+        trained = next((run for run in runs if run.outputs and run.outputs.model_outputs), None)
+        if trained is None:
             raise FileNotFoundError(f"{state / 'mlflow.db'}: no finished run with a model")
-        return _load(mlflow, f"models:/{runs[0].outputs.model_outputs[-1].model_id}")
+        return _load(mlflow, f"models:/{trained.outputs.model_outputs[-1].model_id}")
 
 
 def level2_model(state: Path) -> Any:

@@ -132,13 +132,15 @@ def evaluate_model(
 
 
 @step(retries=1, retry_on=(OSError, MlflowException))
-def start_tracking(config: Config) -> str:
+def start_tracking(
+    config: Config, experiment: str | None = None, run_name: str | None = None
+) -> str:
     """Open the MLflow run (retried once: the tracking server may be briefly unreachable).
 
     A locked or read-only database is not retried: it fails as one line naming the file.
     """
     with tracking_store_errors():
-        return start_run(config, flow_run.id)
+        return start_run(config, flow_run.id, experiment=experiment, run_name=run_name)
 
 
 @step()

@@ -1,6 +1,6 @@
 # Level 2's make targets. The repository's Makefile runs them with mk/common.mk; a project made
 # from this level (make template) includes both in its own Makefile.
-.PHONY: demo level2 serve serve-stop ui-mlflow
+.PHONY: demo level2 level2-tune serve serve-stop ui-mlflow
 UI_PORT ?= 5000
 
 # The service that level2 deploys is stopped at the end, whether the release passed or not.
@@ -10,6 +10,9 @@ demo: $(ENV) ## Set up, generate the dataset, release with level 2, stop the ser
 
 level2: $(ENV) $(DATASET) ## Level 2: train, gate, register, promote, deploy, smoke test (DATA=, SET=)
 	$(RUN) -m level2_cicd.stages all --data $(DATA) $(SET_ARGS)
+
+level2-tune: $(ENV) $(DATASET) ## Level 2: pick model.l2 on the training period's last days, not the test period (DATA=, SET=)
+	$(RUN) -m level2_cicd.train --tune --data $(DATA) $(SET_ARGS)
 
 serve: $(ENV) ## Level 2's serving API in the foreground (loads models:/recommender@champion)
 	$(RUN) -m level2_cicd.serve $(SET_ARGS)

@@ -95,16 +95,25 @@ def tracking_database() -> str:
     return uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else uri
 
 
-def start_run(config: Config, flow_run_id: str | None) -> str:
-    """Create the MLflow run for this pipeline run; log its parameters and code version."""
+def start_run(
+    config: Config,
+    flow_run_id: str | None,
+    *,
+    experiment: str | None = None,
+    run_name: str | None = None,
+) -> str:
+    """Create the MLflow run for this pipeline run; log its parameters and code version.
+
+    The run goes to ``experiment`` (default: the configured one), named ``run_name`` if given.
+    """
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(config.tracking.experiment)
+    experiment = experiment or config.tracking.experiment
+    found = client.get_experiment_by_name(experiment)
     experiment_id = (
-        experiment.experiment_id
-        if experiment
+        found.experiment_id
+        if found
         else client.create_experiment(
-            config.tracking.experiment,
-            artifact_location=artifact_location(config.tracking.state_dir),
+            experiment, artifact_location=artifact_location(config.tracking.state_dir)
         )
     )
     close_abandoned_runs(client, experiment_id)
@@ -116,7 +125,7 @@ def start_run(config: Config, flow_run_id: str | None) -> str:
     }
     if flow_run_id:
         tags["prefect.flow_run_id"] = flow_run_id
-    run = client.create_run(experiment_id, tags=tags)
+    run = client.create_run(experiment_id, tags=tags, run_name=run_name)
     for name, value in config.flat().items():
         client.log_param(run.info.run_id, name, value)
     return run.info.run_id

@@ -11,7 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+)
 
 from . import PACKAGE
 
@@ -62,6 +69,37 @@ class TrackingConfig(Section):
 
     experiment: str = Field(PACKAGE, min_length=1)
     state_dir: Path = Path("state") / PACKAGE
+
+
+class TuningConfig(Section):
+    """``[tuning]``: the ``l2`` values ``train --tune`` tries, and the days it judges them on.
+
+    The tuning never changes the configuration: it reports the best value and how to adopt it.
+    """
+
+    #: Candidates for ``model.l2`` (the configured value is always tried as well). On the command
+    #: line, comma-separated: ``--set tuning.l2_grid=10,100,1000``.
+    l2_grid: tuple[PositiveFloat, ...] = (10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4)
+    #: The validation period: the last this many days of the training period. Each candidate is
+    #: trained on the days before them; the test period is never read.
+    validation_days: int = Field(14, ge=1)
+
+    @field_validator("l2_grid", mode="before")
+    @classmethod
+    def split_at_commas(cls, value: object) -> object:
+        """An override arrives as text, ``10,100,1000`` (or ``[10, 100, 1000]``): a list of it."""
+        if isinstance(value, str):
+            text = value.strip().strip("[]").strip()
+            return [part.strip() for part in text.split(",")] if text else []
+        return value
+
+    @field_validator("l2_grid")
+    @classmethod
+    def not_empty(cls, grid: tuple[float, ...]) -> tuple[float, ...]:
+        """At least one candidate besides the configured value, or there is nothing to tune."""
+        if not grid:
+            raise ValueError("give at least one value to try")
+        return grid
 
 
 class ScheduleConfig(Section):
@@ -134,6 +172,7 @@ class Config(Section):
     expectations: Expectations = Expectations()
     tracking: TrackingConfig = TrackingConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    tuning: TuningConfig = TuningConfig()
     registry: RegistryConfig = RegistryConfig()
     gate: GateConfig = GateConfig()
     serving: ServingConfig = ServingConfig()

@@ -1,6 +1,6 @@
 # Level 3's make targets. The repository's Makefile runs them with mk/common.mk; a project made
 # from this level (make template) includes both in its own Makefile.
-.PHONY: demo level3 serve serve-stop ui-mlflow ui-evidently explain
+.PHONY: demo level3 level3-tune serve serve-stop ui-mlflow ui-evidently explain
 UI_PORT ?= 5000
 EVIDENTLY_PORT ?= 8090
 # Production days after the history (days 0-89), and the scenario's switch a week into them.
@@ -19,6 +19,9 @@ demo: $(ENV) ## Set up, generate the dataset, release, play 10 production days o
 level3: $(ENV) $(DATASET) ## Level 3: release as level 2, then DAYS monitored production days (SCENARIO, SWITCH_DAY, HTTP_SHARE)
 	$(RUN) -m level3_monitoring.production --data $(DATA) --days $(DAYS) \
 		--http-share $(HTTP_SHARE) $(SET_ARGS)
+
+level3-tune: $(ENV) $(DATASET) ## Level 3: pick model.l2 on the training period's last days, not the test period (DATA=, SET=)
+	$(RUN) -m level3_monitoring.train --tune --data $(DATA) $(SET_ARGS)
 
 serve: $(ENV) ## Level 3's serving API in the foreground (loads models:/recommender@champion, logs predictions)
 	$(RUN) -m level3_monitoring.serve $(SET_ARGS)

@@ -1,9 +1,10 @@
-"""Level 2: run the training pipeline once (the CI/CD train stage), or on a schedule.
+"""Level 2: run the training pipeline once (the CI/CD train stage), on a schedule, or tune it.
 
 Run it from the repository root::
 
     python -m level3_monitoring.train                       # config.toml as it is
     python -m level3_monitoring.train --data path/to/ml-100k --set model.l2=500
+    python -m level3_monitoring.train --tune                # pick l2 on a validation period
 
 Each run is a Prefect flow run and an MLflow run: parameters, data, metrics, the model and the
 code version are recorded, so any run can be found, compared and rebuilt later. Ctrl-C, SIGTERM
@@ -18,8 +19,9 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
 from .processes import run_interruptibly
@@ -29,16 +31,25 @@ from .state_lock import StateFolderError, lock_state_folder
 if TYPE_CHECKING:
     from .flow import TrainingResult
 
+T = TypeVar("T")
+FAILED = "The pipeline failed; its MLflow run is marked FAILED, with no model."
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line: the configuration, shortcuts for its common keys, and ``--schedule``."""
+    """The command line: the configuration, shortcuts for its common keys, and what to run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_arguments(parser)
     parser.add_argument("--data", help="dataset folder (overrides data.path)")
     parser.add_argument("--k", help="length of each recommendation list (evaluation.k)")
     parser.add_argument("--l2", help="EASE ridge strength (model.l2)")
-    parser.add_argument(
+    instead = parser.add_mutually_exclusive_group()
+    instead.add_argument(
         "--schedule", action="store_true", help="serve the flow on its schedule instead"
+    )
+    instead.add_argument(
+        "--tune",
+        action="store_true",
+        help="try the l2 values of [tuning] on a validation period and report the best, instead",
     )
     return parser.parse_args(argv)
 
@@ -69,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_holding_the_state_folder(
     args: argparse.Namespace, overrides: dict[str, str], config: Config
 ) -> int:
-    """One run, or the schedule, while no other run can write to the same state folder."""
+    """One run, the tuning or the schedule, while no other run can write to the state folder."""
     use_local_state(config.tracking.state_dir)
     return run_interruptibly(
         lambda: run(args, overrides, config),
@@ -78,11 +89,15 @@ def run_holding_the_state_folder(
 
 
 def run(args: argparse.Namespace, overrides: dict[str, str], config: Config) -> int:
-    """One run of the flow, or the schedule; the exit code."""
+    """One run of the flow, the tuning, or the schedule; the exit code."""
     if args.schedule:
         from .schedule import serve_on_schedule
 
         return serve_on_schedule(args.config, overrides, config)
+    if args.tune:
+        from .tune import tune
+
+        return tune(args.config, overrides, config)
 
     return 0 if run_pipeline(args.config, overrides, config) else 1
 
@@ -93,9 +108,27 @@ def run_pipeline(
     """Run the training flow once and print its summary; None (and the reason) if it failed."""
     print("Starting the pipeline (Prefect and MLflow start up first) ...", flush=True)
     started = time.perf_counter()
+    from .flow import training_flow
+
+    result = run_flow(training_flow, config_path, overrides, config)
+    if result is None:
+        return None
+    print_summary(result.metrics, config.evaluation.k)
+    print(f"\nrun id:  {result.run_id}   ({time.perf_counter() - started:.0f} s in all)")
+    print(f"model:   {result.model_uri}")
+    print(f"metrics: {result.metrics_path}")
+    return result
+
+
+def run_flow(
+    flow: Callable[[str, dict[str, str]], T],
+    config_path: Path,
+    overrides: dict[str, str],
+    config: Config,
+) -> T | None:
+    """Run ``flow`` once on the level's Prefect API; None if it failed (the reason said once)."""
     from data import DataError
 
-    from .flow import training_flow
     from .tracking import TrackingStoreError
     from .validation import DataValidationError
 
@@ -105,31 +138,17 @@ def run_pipeline(
     try:
         # The API only: a single run needs no scheduler or other background services.
         with prefect_api(config.tracking.state_dir, "--no-services", "--no-ui"):
-            result = training_flow(str(config_path), overrides)
+            return flow(str(config_path), overrides)
     except (DataValidationError, DataError) as error:
         print(f"\nThe data was refused; nothing was trained.\n{error}", file=sys.stderr)
-        return None
     except TrackingStoreError as error:  # before the run could be recorded
         print(f"\nerror: {error}", file=sys.stderr)
-        return None
     except ValueError as error:  # data or settings a step cannot work with
-        print(f"\nerror: {error}", file=sys.stderr)
-        print(
-            "The pipeline failed; its MLflow run is marked FAILED, with no model.", file=sys.stderr
-        )
-        return None
+        print(f"\nerror: {error}\n{FAILED}", file=sys.stderr)
     except Exception:
         traceback.print_exc()
-        print(
-            "\nThe pipeline failed; its MLflow run is marked FAILED, with no model.",
-            file=sys.stderr,
-        )
-        return None
-    print_summary(result.metrics, config.evaluation.k)
-    print(f"\nrun id:  {result.run_id}   ({time.perf_counter() - started:.0f} s in all)")
-    print(f"model:   {result.model_uri}")
-    print(f"metrics: {result.metrics_path}")
-    return result
+        print(f"\n{FAILED}", file=sys.stderr)
+    return None
 
 
 def print_summary(metrics: dict[str, dict[str, float]], k: int) -> None:

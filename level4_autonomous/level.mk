@@ -1,6 +1,6 @@
 # Level 4's make targets. The repository's Makefile runs them with mk/common.mk; a project made
 # from this level (make template) includes both in its own Makefile.
-.PHONY: demo level4 serve serve-stop ui-mlflow ui-evidently explain
+.PHONY: demo level4 level4-tune serve serve-stop ui-mlflow ui-evidently explain
 UI_PORT ?= 5000
 EVIDENTLY_PORT ?= 8090
 # Production days after the history (days 0-89), and the scenario's switch a week into them.
@@ -21,6 +21,9 @@ demo: $(ENV) ## Set up, generate the dataset, release, play 10 production days o
 level4: $(ENV) $(DATASET) ## Level 4: release, then DAYS production days that retrain, check online, promote and roll back by themselves (SCENARIO, SWITCH_DAY, HTTP_SHARE)
 	$(RUN) -m level4_autonomous.production --data $(DATA) --days $(DAYS) \
 		--http-share $(HTTP_SHARE) $(if $(BESIDE),--beside $(BESIDE)) $(SET_ARGS)
+
+level4-tune: $(ENV) $(DATASET) ## Level 4: pick model.l2 on the training period's last days, not the test period (DATA=, SET=)
+	$(RUN) -m level4_autonomous.train --tune --data $(DATA) $(SET_ARGS)
 
 serve: $(ENV) ## Level 4's serving API in the foreground (loads models:/recommender@champion, logs predictions)
 	$(RUN) -m level4_autonomous.serve $(SET_ARGS)

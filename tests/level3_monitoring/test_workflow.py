@@ -4,7 +4,8 @@ Two linters from the locked dev dependencies check the file, offline: check-json
 GitHub's workflow schema (vendored in check-jsonschema) and zizmor for the usual security faults
 (unpinned actions, template injection, persisted credentials, broad permissions). Each is also
 shown a broken copy, which proves it is really checking. The rest reads the YAML: the stages run
-in the contract's order, and nothing is registered, promoted or deployed from a pull request.
+in the contract's order, nothing is registered, promoted or deployed from a pull request, and a
+manual run that asks for the tuning runs only the tuning.
 """
 
 from __future__ import annotations
@@ -38,10 +39,25 @@ RELEASE_STAGES = ["train", "gate", "register", "promote", "deploy", "smoke"]
 CONTRACT = ["lint", "unit tests", *RELEASE_STAGES]
 CHECKED_PATHS = ["level3_monitoring", "data", "tests/level3_monitoring"]
 
-PULL_REQUEST = {"github.event_name": "pull_request", "github.ref": "refs/pull/7/merge"}
-PUSH_TO_MAIN = {"github.event_name": "push", "github.ref": "refs/heads/main"}
-DISPATCH_ON_MAIN = {"github.event_name": "workflow_dispatch", "github.ref": "refs/heads/main"}
-DISPATCH_ON_BRANCH = {"github.event_name": "workflow_dispatch", "github.ref": "refs/heads/try"}
+# `inputs` is empty on pushes and pull requests: `inputs.tune` reads as null there.
+PULL_REQUEST = {
+    "github.event_name": "pull_request",
+    "github.ref": "refs/pull/7/merge",
+    "inputs.tune": None,
+}
+PUSH_TO_MAIN = {"github.event_name": "push", "github.ref": "refs/heads/main", "inputs.tune": None}
+DISPATCH_ON_MAIN = {
+    "github.event_name": "workflow_dispatch",
+    "github.ref": "refs/heads/main",
+    "inputs.tune": False,
+}
+DISPATCH_ON_BRANCH = {
+    "github.event_name": "workflow_dispatch",
+    "github.ref": "refs/heads/try",
+    "inputs.tune": False,
+}
+TUNE_ON_MAIN = {**DISPATCH_ON_MAIN, "inputs.tune": True}
+TUNE_JOB = "tune"
 
 
 # --- the linters ------------------------------------------------------------------------------
@@ -246,6 +262,9 @@ def test_triggers_are_pushes_and_pull_requests_on_main_and_manual_runs():
     for event in ("push", "pull_request"):
         assert on[event]["branches"] == ["main"]
         assert {"level3_monitoring/**", "data/**", "uv.lock"} <= set(on[event]["paths"])
+    tune = on["workflow_dispatch"]["inputs"]["tune"]
+    assert tune["type"] == "boolean"
+    assert tune["default"] is False
 
 
 def test_permissions_are_read_only_and_runs_do_not_pile_up():
@@ -264,6 +283,59 @@ def test_the_reports_are_uploaded_even_when_a_stage_fails():
     assert upload["if"] == "always()"
     paths = upload["with"]["path"].split()
     assert {"state/level3_monitoring/*.json", "state/level3_monitoring/*.md"} <= set(paths)
+
+
+# --- the manual tuning ------------------------------------------------------------------------
+
+
+def test_the_tune_job_tunes_on_the_configs_data_and_uploads_the_evidence_whatever_happens():
+    data_path = tomllib.loads(CONFIG.read_text())["data"]["path"]
+    steps = load_workflow()["jobs"][TUNE_JOB]["steps"]
+    scripts = [" ".join(step.get("run", "").split()) for step in steps]
+    generate = next(i for i, script in enumerate(scripts) if "-m data generate" in script)
+    tune = scripts.index("python -m level3_monitoring.train --tune")
+    upload = next(
+        i
+        for i, step in enumerate(steps)
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    )
+
+    assert generate < tune < upload
+    assert f"--out {data_path}" in scripts[generate]
+    assert "if" not in steps[tune]
+    assert steps[upload]["if"] == "always()"
+    paths = steps[upload]["with"]["path"].split()
+    assert set(paths) == {
+        "state/level3_monitoring/tuning.md",
+        "state/level3_monitoring/tuning.json",
+    }
+    summary = next(script for script in scripts if "GITHUB_STEP_SUMMARY" in script)
+    assert "state/level3_monitoring/tuning.md" in summary
+
+
+def jobs_run(workflow: dict[Any, Any], context: dict[str, str]) -> list[str]:
+    """The jobs that run on an event."""
+    return [
+        name
+        for name, job in workflow["jobs"].items()
+        if evaluate(job.get("if", "success()"), context)
+    ]
+
+
+def test_a_manual_run_that_asks_for_the_tuning_runs_only_the_tuning():
+    workflow = load_workflow()
+
+    assert jobs_run(workflow, TUNE_ON_MAIN) == [TUNE_JOB]
+    assert stages_run(workflow, TUNE_ON_MAIN) == []
+
+
+@pytest.mark.parametrize(
+    "context",
+    [PULL_REQUEST, PUSH_TO_MAIN, DISPATCH_ON_MAIN, DISPATCH_ON_BRANCH],
+    ids=["pull-request", "push", "dispatch", "dispatch-branch"],
+)
+def test_the_tuning_runs_only_when_asked_for(context):
+    assert TUNE_JOB not in jobs_run(load_workflow(), context)
 
 
 # --- what runs on which event -----------------------------------------------------------------
