@@ -18,7 +18,7 @@ TO   ?= level1_pipeline
 .PHONY: demo compare docs-figure level0 level1 level1-schedule level1-tune level2 level2-tune serve \
 	serve-stop level3 level3-tune level4 level4-tune explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
-	bench-window bench-autonomy bench-training diff template
+	bench-window bench-autonomy bench-training bench-ops diff template
 
 # The demo's world: a new catalogue four days into production, the change the levels tell apart
 # best (levels 0-2 never notice, level 3 alerts, level 4 retrains and promotes).
@@ -68,8 +68,8 @@ bench-serve: $(ENV) ## Benchmark: load test of level 2's serving API, steady and
 	$(call in_level,level2_cicd,level2)
 	$(RUN) -m benchmarks.serve_load; status=$$?; $(RUN) -m level2_cicd.stages stop; exit $$status
 
-BENCHMARKS := bench-serve bench-serve-logging bench-monitoring bench-detection bench-window \
-	bench-autonomy bench-training
+BENCHMARKS := bench-ops bench-serve bench-serve-logging bench-monitoring bench-detection \
+	bench-window bench-autonomy bench-training
 
 bench: $(ENV) ## Every benchmark (about 105 minutes), then one results file: state/bench/results.json
 	@for target in $(BENCHMARKS); do \
@@ -95,6 +95,9 @@ bench-autonomy: $(ENV) ## Benchmark: level 4's reactions on every scenario for s
 
 bench-training: $(ENV) ## Benchmark: EASE's fit, evaluation and peak memory for sizes tiny to large (10M)
 	$(RUN) -m benchmarks.training_cost
+
+bench-ops: $(ENV) ## Benchmark: each level's make target alone and after one shared start-up (median of 3)
+	$(RUN) -m benchmarks.ops_overhead
 
 diff: ## What a step up costs: the code diff between two levels (FROM, TO)
 	@diff -ru --exclude=__pycache__ --exclude=README.md $(FROM) $(TO) || true

@@ -26,6 +26,8 @@ from .registry import CHAMPION, version_with_alias
 
 PID_FILE, LOG_FILE = "serve.pid", "serve.log"
 STARTUP_SECONDS = 120
+#: A local /health answers in milliseconds: polling often saves most of a second per deploy.
+HEALTH_POLL_SECONDS = 0.2
 
 
 def service_url(config: Config) -> str:
@@ -68,7 +70,7 @@ def deploy_champion(config_path: Path, overrides: dict[str, str], config: Config
             log = config.tracking.state_dir / LOG_FILE
             print(f"The service exited; its log is {log}:\n{tail(log)}", file=sys.stderr)
             return 1
-        time.sleep(1)
+        time.sleep(HEALTH_POLL_SECONDS)
     print(f"{url} still serves version {served}, not the champion {champion.version}.")
     return 1
 

@@ -26,6 +26,8 @@ import psutil
 from .processes import remember_server, stop_left_behind, stop_tree
 
 SERVER_STARTUP_SECONDS = 120
+#: The server answers /health within milliseconds once up: polling often saves most of a second.
+HEALTH_POLL_SECONDS = 0.2
 PREFECT_SERVER = (str(Path(sys.executable).with_name("prefect")), "server", "start")
 #: The local Prefect server a run started, with the run's own process (see processes.py).
 SERVER_RECORD, SERVER_LOG = "prefect-server.json", "prefect-server.log"
@@ -121,7 +123,7 @@ def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
                 if response.status == 200:
                     return
         except OSError:
-            time.sleep(1)
+            time.sleep(HEALTH_POLL_SECONDS)
     raise RuntimeError(f"the Prefect server did not answer at {url} in {SERVER_STARTUP_SECONDS} s")
 
 
