@@ -84,7 +84,7 @@ from .prediction_log import (
 from .runtime import use_local_state
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import numpy as np
 
     from .champion import ChampionHolder
 
@@ -397,7 +397,7 @@ def create_app(
             k=k,
             model_version=champion.version,
             fallback=not champion.knows(user_id),
-            items=to_items(champion.recommend(user_id, k)),
+            items=to_items(*champion.recommend(user_id, k)),
         )
         if prediction_log is not None and not request.state.head:
             logged = LoggedRequest(
@@ -490,12 +490,13 @@ def context_query(description: str) -> Any:
     )
 
 
-def to_items(frame: "pd.DataFrame") -> list[Item]:
-    """The recommender's item_id/rank/score rows as response items (plain Python numbers)."""
-    columns = (frame[name].tolist() for name in ("item_id", "rank", "score"))
+def to_items(item_ids: "np.ndarray", scores: "np.ndarray") -> list[Item]:
+    """The recommender's ranked item ids and scores as response items (plain Python numbers)."""
     return [
         Item(item_id=item, rank=rank, score=score)
-        for item, rank, score in zip(*columns, strict=True)
+        for rank, (item, score) in enumerate(
+            zip(item_ids.tolist(), scores.tolist(), strict=True), start=1
+        )
     ]
 
 
