@@ -367,8 +367,11 @@ def create_app(
     app.add_middleware(RequestRecords, prediction_log=prediction_log)
     default_k = min(DEFAULT_K, max_k)
 
+    # ``async``: the answer is numpy work of tens of microseconds on arrays in memory, cheaper
+    # on the event loop than the two hops to a worker thread and back a plain ``def`` costs.
+    # Only the log write goes to a worker thread: it waits for the log's lock and the disk.
     @app.get("/recommend", responses=RECOMMEND_RESPONSES)
-    def recommend(
+    async def recommend(
         request: Request,
         *,
         user_id: Annotated[
@@ -435,7 +438,7 @@ def create_app(
                 fallback=answer.fallback,
             )
             items = [(item.rank, item.item_id, item.score) for item in answer.items]
-            prediction_log.record_answer(logged, items)
+            await run_in_threadpool(prediction_log.record_answer, logged, items)
         return answer
 
     @app.post("/feedback", responses=FEEDBACK_RESPONSES)
