@@ -8,10 +8,10 @@ so a slow service shows up as latency instead of being hidden by a client that w
 
 1. steady: each of ``--rates`` for ``--seconds`` on one service process;
 2. capacity: for each of ``--processes``, the highest rate the service answers with p99 at most
-   ``--target-p99`` ms, no error, at least 95 % of the rate answered and the generator on
-   schedule (its p99 lag within the target too). The rate grows by half from the highest steady
-   rate until a rate fails twice in a row (once may be a pause of the shared machine), then the
-   gap is halved twice the same way; each run lasts ``--search-seconds``. N
+   ``--target-p99`` ms, no error and the generator on schedule (its p99 lag within the target
+   too). The rate doubles from the highest steady rate until a rate fails twice in a row (once
+   may be a pause of the shared machine), then the gap is halved three times the same way; each
+   run lasts ``--search-seconds``. N
    processes are N services following the same champion alias, on ports of their own; the
    generator sends to them in turn, as a balancer in front of them would;
 3. swap: the middle rate on every process while the champion alias moves to a new version and
@@ -53,9 +53,7 @@ HOSTILE_QUERY = "user_id=1&" + "&".join(f"{index}=" for index in range(10_000))
 #: Unmeasured load sent to each service first: the first requests pay one-off costs.
 WARM_UP_RATE, WARM_UP_SECONDS = 50, 2.0
 #: The capacity search never asks for more than this (requests/s).
-MAX_RATE = 5000
-#: A run must answer at least this share of the requests it sent per second.
-MIN_ANSWERED = 0.95
+MAX_RATE = 10_000
 #: How long the swap phase waits for every process to follow one move of the alias.
 FOLLOW_SECONDS = 30.0
 
@@ -85,13 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def meets(row: dict[str, Any], target_p99: float) -> bool:
-    """Whether a run was served within the target: p99, errors, throughput, the generator's lag."""
-    return (
-        row["errors"] == 0
-        and row["p99_ms"] <= target_p99
-        and row["lag_p99_ms"] <= target_p99
-        and row["throughput"] >= MIN_ANSWERED * row["rate"]
-    )
+    """Whether a run was served within the target: no error, p99, the generator's own lag.
+
+    Every request of a run is answered or counted as an error (after ``open_loop.TIMEOUT_SECONDS``), so a
+    run with no error and a p99 within the target answered the rate it was sent.
+    """
+    return row["errors"] == 0 and row["p99_ms"] <= target_p99 and row["lag_p99_ms"] <= target_p99
 
 
 def capacity(
@@ -111,12 +108,12 @@ def capacity(
         return False
 
     good, bad, rate = 0, None, start
-    while bad is None and rate <= MAX_RATE:
+    while bad is None and good < MAX_RATE:
         if run(rate):
-            good, rate = rate, int(rate * 1.5)
+            good, rate = rate, min(rate * 2, MAX_RATE)
         else:
             bad = rate
-    for _ in range(2):
+    for _ in range(3):
         if bad is None or bad - good <= 10:
             break
         middle = (good + bad) // 2
