@@ -5,9 +5,10 @@ latency instead of being hidden by a client that waits for each answer.
 
 The generator writes HTTP/1.1 by hand on keep-alive connections (a pool per service, a new
 connection only when every open one is busy) instead of using an HTTP library: on a 2-core
-machine the generator shares the cores with the service, and httpx cost about as much CPU per
-request as the service itself. Its own CPU time is measured and returned with every run, so a
-figure can be read against what the generator took from the machine.
+machine the generator shares the cores with the service. Measured against level 2's service,
+httpx took 1.0 ms of CPU per request at 200 requests/s (the service 0.6 ms) and could not keep
+up with 1,000/s; this generator takes 0.1-0.2 ms. Its own CPU time is measured and returned
+with every run, so a figure can be read against what the generator took from the machine.
 """
 
 from __future__ import annotations
