@@ -64,9 +64,8 @@ level4-tune:
 ui-mlflow: ## The MLflow UI on a level's runs (UI_LEVEL=level1_pipeline, UI_PORT=5000)
 	$(call in_level,$(UI_LEVEL),$@)
 
-bench-serve: $(ENV) ## Benchmark: load test of level 2's serving API, steady and during a model swap
-	$(call in_level,level2_cicd,level2)
-	$(RUN) -m benchmarks.serve_load; status=$$?; $(RUN) -m level2_cicd.stages stop; exit $$status
+bench-serve: $(ENV) $(DATASET) ## Benchmark: level 2's serving API: p50/p99 at 50-200 requests/s, the most it serves with p99 <= 50 ms on 1, 2 and 4 processes, a model swap
+	$(RUN) -m benchmarks.serve_load --data $(DATA)
 
 BENCHMARKS := bench-ops bench-serve bench-serve-logging bench-monitoring bench-detection \
 	bench-window bench-autonomy bench-training

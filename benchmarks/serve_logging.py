@@ -27,31 +27,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psutil
-
 from benchmarks.open_loop import load
 from benchmarks.results import write_results
+from benchmarks.services import Service, measured_load, register_champion
 from level3_monitoring.config import DEFAULT_CONFIG, load_config
 from level3_monitoring.prediction_log import LoggedRequest, PredictionLog, log_path
-from level3_monitoring.runtime import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "level3_monitoring"
 WORK = Path("state/bench/serve_logging")
 MODEL_NAME = "recommender-bench"
-#: Seconds the services may take to answer after their start (MLflow's import, the model's load).
-START_SECONDS = 180
 #: Unmeasured load sent to each service first: the first requests pay one-off costs.
 WARM_UP_RATE, WARM_UP_SECONDS = 50, 2.0
 #: A run whose generator sent its requests later than this behind schedule (p99) is marked: the
@@ -84,94 +76,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# ---- a champion and two services of the benchmark's own ----------------------------------------
+# ---- two services of the benchmark's own ------------------------------------------------------
 
 
-def register_champion(data: Path, l2: float, k: int) -> str:
-    """Train the level's model on ``data`` and make it champion in the benchmark's store.
-
-    Returns the version. The model is logged as the level's flow logs it (with the digest the
-    service checks before it loads a model).
-    """
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    from data import load_dataset
-    from level3_monitoring.evaluation import split_by_time
-    from level3_monitoring.model import EaseRecommender
-    from level3_monitoring.tracking import log_model
-
-    split = split_by_time(load_dataset(data).interactions, 0.2)
-    model = EaseRecommender(l2=l2).fit(split.train)
-    client = MlflowClient()
-    experiment = client.create_experiment(
-        "serve-logging", artifact_location=(WORK / "artifacts").resolve().as_uri()
-    )
-    with mlflow.start_run(experiment_id=experiment):
-        uri = log_model(model, split, k)
-    version = str(mlflow.register_model(uri, MODEL_NAME).version)
-    client.set_registered_model_alias(MODEL_NAME, "champion", version)
-    return version
-
-
-class Service:
-    """One ``python -m level3_monitoring.serve`` on a free port, with a state folder of its own."""
+class LoggingService(Service):
+    """Level 3's service with the prediction log on or off, in a state folder of its own."""
 
     def __init__(self, log_predictions: bool) -> None:
+        super().__init__(
+            PACKAGE,
+            WORK / f"service-log-{'on' if log_predictions else 'off'}",
+            {
+                "registry.model_name": MODEL_NAME,
+                "serving.log_predictions": str(log_predictions).lower(),
+            },
+        )
         self.log_predictions = log_predictions
-        self.folder = (WORK / f"service-log-{'on' if log_predictions else 'off'}").resolve()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the service; its output goes to ``service.log`` in its folder."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        overrides = {
-            "tracking.state_dir": str(self.folder),
-            "registry.model_name": MODEL_NAME,
-            "serving.port": str(self.port),
-            "serving.log_predictions": str(self.log_predictions).lower(),
-        }
-        command = [sys.executable, "-m", "level3_monitoring.serve"]
-        for key, value in overrides.items():
-            command += ["--set", f"{key}={value}"]
-        with (self.folder / "service.log").open("wb") as output:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def wait_until_ready(self) -> None:
-        """Return once ``/health`` answers; raise if the service exits or stays silent."""
-        assert self.process is not None
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited: see {self.folder / 'service.log'}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the service did not answer in {START_SECONDS} s: {self.url}")
-
-    def cpu_seconds(self) -> float:
-        """User and system CPU seconds the service has used so far."""
-        assert self.process is not None
-        times = psutil.Process(self.process.pid).cpu_times()
-        return times.user + times.system
-
-    def stop(self) -> None:
-        """SIGTERM by pid (the service answers what is in flight, then exits); SIGKILL if stuck."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
 
     def in_app_latencies(self, started_at: float, ended_at: float) -> dict[str, float]:
         """p50 and p99 of the latency the service logged for the requests of one run.
@@ -206,23 +126,16 @@ class Service:
 # ---- the load --------------------------------------------------------------------------------
 
 
-def measured_load(service: Service, rate: int, seconds: float, users: int) -> dict[str, Any]:
-    """``load`` against ``service``, with the CPU seconds it and the generator used meanwhile."""
+def logging_load(service: LoggingService, rate: int, seconds: float, users: int) -> dict[str, Any]:
+    """``measured_load`` on one service, marked with whether it logs and when the run was."""
     started_at = time.time()
-    server_before, client_before = service.cpu_seconds(), time.process_time()
-    result = asyncio.run(load(service.url, rate, seconds, users, CONTEXT))
-    server = service.cpu_seconds() - server_before
-    client = time.process_time() - client_before
+    result = measured_load([service], rate, seconds, users, CONTEXT)
     return {
         "phase": "steady",
         "log_predictions": service.log_predictions,
         "started_at": started_at,
         "ended_at": time.time(),
         **result,
-        "server_cpu_s": server,
-        "server_cpu_ms_per_request": server * 1000 / max(result["sent"], 1),
-        "generator_cpu_s": client,
-        "generator_cpu_share": client / seconds,  # of one core
     }
 
 
@@ -257,24 +170,6 @@ def time_log_writes(folder: Path, calls: int) -> dict[str, Any]:
 
 
 # ---- the command -----------------------------------------------------------------------------
-
-
-def use_own_store() -> None:
-    """Point MLflow (here and in the services) at the benchmark's store, whatever is configured.
-
-    Set before MLflow is imported: the benchmark registers a model, and must never do so in the
-    level's registry or on a server named in the environment.
-    """
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        os.environ.pop(name, None)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(WORK / 'mlflow.db').resolve()}"
-    for name, value in {
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "1",
-        "MLFLOW_LOGGING_LEVEL": "WARNING",
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    }.items():
-        os.environ.setdefault(name, value)
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -325,13 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     if not data.is_dir():
         print(f"No dataset at {data}: run `make data` or pass --data.", file=sys.stderr)
         return 1
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
-    use_own_store()
     load_before = os.getloadavg()
-    print(f"training and registering a champion on {data} ...", flush=True)
-    version = register_champion(data, config.model.l2, config.evaluation.k)
-    services = [Service(log_predictions=True), Service(log_predictions=False)]
+    version = register_champion(
+        PACKAGE, WORK, data, l2=config.model.l2, k=config.evaluation.k, model_name=MODEL_NAME
+    )
+    services = [LoggingService(log_predictions=True), LoggingService(log_predictions=False)]
     results: list[dict[str, Any]] = []
     try:
         for service in services:
@@ -348,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"round {round_}: {rate} requests/s for {args.seconds:.0f} s, log {state}",
                         flush=True,
                     )
-                    row = measured_load(service, rate, args.seconds, args.users)
+                    row = logging_load(service, rate, args.seconds, args.users)
                     results.append({"round": round_, **row})
     finally:
         for service in services:

@@ -32,14 +32,13 @@ from typing import Any, Protocol
 
 import mlflow
 import numpy as np
-import pandas as pd
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .integrity import DIGEST_TAG, ModelIntegrityError, load_verified
-from .model import RECOMMENDATION_COLUMNS, Recommender
+from .model import Recommender
 from .registry import CHAMPION
 
 log = logging.getLogger(__name__)
@@ -114,13 +113,14 @@ class Champion:
         position = int(np.searchsorted(users, user_id))
         return bool(position < len(users) and users[position] == user_id)
 
-    def recommend(self, user_id: int, k: int) -> pd.DataFrame:
-        """The user's top-``k`` as user_id, item_id, rank, score (fewer if the catalogue is small).
+    def recommend(self, user_id: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user's top-``k`` item ids and scores, best first (fewer if the catalogue is small).
 
-        Calls the recommender inside the MLflow model directly: the pyfunc ``predict`` would
-        validate a one-row frame against the signature on every request, for nothing.
+        Calls the recommender's one-user path directly, on the arrays loaded with the model: the
+        pyfunc ``predict`` would validate a one-row frame against the signature, and the batch
+        ``recommend`` build a DataFrame, on every request, for nothing.
         """
-        return self.recommender.recommend(np.array([user_id], dtype=np.int64), k=k)
+        return self.recommender.recommend_one(user_id, k)
 
 
 class ChampionHolder:
@@ -355,10 +355,14 @@ def run_digest(client: RegistryClient, run_id: str | None) -> str | None:
 def check_answers(recommender: Any) -> None:
     """Fail unless the model recommends for a known and an unknown user, as the API will ask."""
     users = recommender.user_ids_
-    probe = np.array([users[0], users[-1] + 1], dtype=np.int64)
-    answer = recommender.recommend(probe, k=1)
-    if list(answer.columns) != RECOMMENDATION_COLUMNS or answer.empty:
-        raise ValueError(f"a test prediction returned {list(answer.columns)}, {len(answer)} rows")
+    # A known user may have seen every item; an unknown one always gets the most popular.
+    for user_id, least in ((int(users[0]), 0), (int(users[-1]) + 1, 1)):
+        items, scores = recommender.recommend_one(user_id, 1)
+        if not least <= len(items) == len(scores) <= 1:
+            raise ValueError(
+                f"a test prediction for user {user_id} returned {len(items)} items and "
+                f"{len(scores)} scores"
+            )
 
 
 def from_millis(millis: int | None) -> datetime | None:

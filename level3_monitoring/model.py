@@ -10,6 +10,7 @@ chosen here for that quality and because a reader can check every line of it.
 Both models follow one interface: ``fit(interactions)`` on a frame with ``user_id`` and
 ``item_id`` columns, then ``recommend(user_ids, k)`` returning ranked items per user, never items
 the user already interacted with. A user the model has never seen gets the most popular items.
+``recommend_one(user_id, k)`` gives one user's answer as numpy arrays, for a serving API.
 """
 
 from __future__ import annotations
@@ -96,6 +97,27 @@ class Recommender(BaseEstimator, ABC):
         # A user who has seen nearly everything gets fewer than k items, never a seen one.
         return frame[np.isfinite(frame["score"].to_numpy())].reset_index(drop=True)
 
+    def recommend_one(self, user_id: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """One user's top-``k`` unseen items and their scores, best first, as two numpy arrays.
+
+        The same items, order and scores as ``recommend([user_id], k)``, without what a batch
+        needs: a serving API answers one user per request, and building a DataFrame and a sparse
+        row slice for one user cost more than ranking the items. Ranks are the positions.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        k = min(k, len(self.item_ids_))
+        row = int(np.searchsorted(self.user_ids_, user_id))
+        if row == len(self.user_ids_) or self.user_ids_[row] != user_id:
+            cols = _top_k(self.popularity_[np.newaxis, :].astype(np.float64), k)[0]
+            return self.item_ids_[cols], self.popularity_[cols].astype(np.float64)
+        seen_cols = self.seen_.indices[self.seen_.indptr[row] : self.seen_.indptr[row + 1]]
+        scores = np.array(self._score_seen(seen_cols), dtype=np.float64)  # a copy to write in
+        scores[seen_cols] = -np.inf
+        cols = _top_k(scores[np.newaxis, :], k)[0]
+        cols = cols[np.isfinite(scores[cols])]  # fewer than k when nearly everything is seen
+        return self.item_ids_[cols], scores[cols]
+
     @abstractmethod
     def _fit_scorer(self, seen: sp.csr_matrix) -> None:
         """Learn whatever the scores need from the binary user-item matrix."""
@@ -103,6 +125,13 @@ class Recommender(BaseEstimator, ABC):
     @abstractmethod
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
         """Scores of every item for the users at matrix rows ``rows`` (higher is better)."""
+
+    @abstractmethod
+    def _score_seen(self, seen_cols: np.ndarray) -> np.ndarray:
+        """Scores of every item for one user who has seen the items at columns ``seen_cols``.
+
+        It must equal ``_score_users`` of that user's row, bit for bit: both paths rank alike.
+        """
 
 
 class PopularityRecommender(Recommender):
@@ -113,6 +142,9 @@ class PopularityRecommender(Recommender):
 
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(rows), len(self.scores_))).copy()
+
+    def _score_seen(self, _seen_cols: np.ndarray) -> np.ndarray:
+        return self.scores_
 
 
 class EaseRecommender(Recommender):
@@ -147,6 +179,11 @@ class EaseRecommender(Recommender):
 
     def _score_users(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.seen_[rows] @ self.weights_)
+
+    def _score_seen(self, seen_cols: np.ndarray) -> np.ndarray:
+        # The user's row of the binary matrix times the weights is the sum of the weight rows of
+        # the items seen, added in the same order as the sparse product, so the same float32s.
+        return self.weights_[seen_cols].sum(axis=0)
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:

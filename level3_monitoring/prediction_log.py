@@ -235,7 +235,7 @@ def log_path(state_dir: Path) -> Path:
 class PredictionLog:
     """The service's writer: one connection, one lock, one transaction per call.
 
-    FastAPI runs the endpoints in a pool of threads. A lock around one shared connection hands
+    The service writes from a pool of worker threads. A lock around one shared connection hands
     the file from one request to the next at once, where separate connections would wait for
     each other in SQLite's busy handler, which sleeps in steps of milliseconds. Each call is one
     transaction, committed before it returns: once the caller answers, the row is in the log.

@@ -34,8 +34,8 @@ def recent_interactions(interactions: pd.DataFrame, from_day: int) -> pd.DataFra
 class RecentRecommender:
     """A recommender fitted on recent days that also leaves out each user's earlier items.
 
-    It answers like the model it wraps (``recommend``, ``user_ids_``, ``item_ids_``,
-    ``popularity_``), so the gate, the service and the evaluation use it unchanged.
+    It answers like the model it wraps (``recommend``, ``recommend_one``, ``user_ids_``,
+    ``item_ids_``, ``popularity_``), so the gate, the service and the evaluation use it unchanged.
     """
 
     def __init__(self, model: Recommender, earlier: pd.DataFrame) -> None:
@@ -78,6 +78,15 @@ class RecentRecommender:
         kept = ranked[~had].copy()
         kept["rank"] = kept.groupby("user_id", sort=False).cumcount() + 1
         return kept[kept["rank"] <= k][RECOMMENDATION_COLUMNS].reset_index(drop=True)
+
+    def recommend_one(self, user_id: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """One user's ``recommend``, as the wrapped model's item ids and scores (the service's)."""
+        earlier = self.earlier_.get(int(user_id), set())
+        items, scores = self.model.recommend_one(user_id, k + len(earlier))
+        if earlier:
+            kept = ~np.isin(items, list(earlier))
+            items, scores = items[kept], scores[kept]
+        return items[:k], scores[:k]
 
 
 def window_split(interactions: pd.DataFrame, test_fraction: float, from_day: int) -> Split:

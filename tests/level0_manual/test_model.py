@@ -111,3 +111,71 @@ def test_weights_that_are_not_finite_are_never_kept(monkeypatch):
 
     with pytest.raises(ValueError, match="weights are not finite"):
         EaseRecommender(l2=200.0).fit(CO_OCCURRING)
+
+
+# ---- recommend_one: the serving path gives the batch path's answer --------------------------
+
+# User 1 has seen every item but 6; user 2 every item; items 7 and 8 tie on popularity.
+NEARLY_ALL = pd.concat(
+    [
+        CO_OCCURRING,
+        pairs([(1, item) for item in (2, 3, 4, 5, 7, 8)]),
+        pairs([(2, item) for item in range(1, 9)]),
+        pairs([(30, 6), (31, 7), (32, 8), (33, 7), (33, 8), (34, 6), (30, 1)]),
+    ]
+)
+ALL_USERS = [1, 2, 10, 20, 30, 33, 999, 0, 2**62]  # 999, 0 and 2**62 are unknown
+
+
+@pytest.mark.parametrize("model_class", [EaseRecommender, PopularityRecommender])
+@pytest.mark.parametrize("k", [1, 2, 3, 8, 50])  # 8 is the whole catalogue, 50 more than it
+def test_recommend_one_answers_exactly_as_the_batch_path(model_class, k):
+    model = model_class(l2=3.0) if model_class is EaseRecommender else model_class()
+    model.fit(NEARLY_ALL)
+    batch = model.recommend(ALL_USERS, k=k)
+
+    for user in ALL_USERS:
+        items, scores = model.recommend_one(user, k)
+
+        expected = batch[batch["user_id"] == user]
+        np.testing.assert_array_equal(items, expected["item_id"].to_numpy())
+        np.testing.assert_array_equal(scores, expected["score"].to_numpy())
+        assert items.dtype == expected["item_id"].dtype
+        assert scores.dtype == np.float64
+
+
+def test_recommend_one_skips_seen_items_and_shortens_the_list_when_few_are_left():
+    model = EaseRecommender().fit(NEARLY_ALL)
+
+    items, scores = model.recommend_one(1, k=50)
+    nothing_left, no_scores = model.recommend_one(2, k=5)
+
+    assert items.tolist() == [6]
+    assert np.isfinite(scores).all()
+    assert nothing_left.size == 0 and no_scores.size == 0
+
+
+def test_recommend_one_gives_an_unknown_user_the_popular_items_with_their_counts():
+    model = EaseRecommender().fit(NEARLY_ALL)
+
+    items, scores = model.recommend_one(999, k=50)
+
+    assert items.tolist()[:2] == [5, 1]
+    assert len(items) == 8  # k beyond the catalogue: every item once
+    assert scores.tolist() == sorted(scores.tolist(), reverse=True)
+    assert scores[0] == NEARLY_ALL.drop_duplicates().query("item_id == 5")["user_id"].nunique()
+
+
+def test_recommend_one_ranks_like_a_sum_of_the_seen_items_weight_rows():
+    model = EaseRecommender(l2=1.0).fit(CO_OCCURRING)
+
+    items, scores = model.recommend_one(1, k=1)  # user 1 saw item 1 only
+
+    assert items.tolist() == [2]
+    column = np.searchsorted(model.item_ids_, 2)
+    assert scores[0] == model.weights_[np.searchsorted(model.item_ids_, 1), column]
+
+
+def test_recommend_one_refuses_k_below_one():
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        EaseRecommender().fit(CO_OCCURRING).recommend_one(1, k=0)

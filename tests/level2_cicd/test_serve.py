@@ -478,11 +478,11 @@ def test_refresh_follows_the_alias_and_in_flight_requests_keep_their_model(
     set_champion("follows", "2")
     assert holder.refresh() is True
     assert holder.current.version == "2"
-    assert holder.current.recommend(known_user, 10)["item_id"].tolist() == top_items(
+    assert holder.current.recommend(known_user, 10)[0].tolist() == top_items(
         registry.b.model, known_user
     )
     # A request that read the old champion before the swap still finishes on it.
-    assert in_flight.recommend(known_user, 10)["item_id"].tolist() == top_items(
+    assert in_flight.recommend(known_user, 10)[0].tolist() == top_items(
         registry.a.model, known_user
     )
 

@@ -73,3 +73,17 @@ def test_a_window_model_is_fitted_on_the_window_and_excludes_the_past() -> None:
     model = fit_window(PopularityRecommender(), INTERACTIONS, from_day=5)
     assert list(model.item_ids_) == [10, 12, 13, 14]  # item 11 appears only before the window
     assert set(model.recommend([1], k=4)["item_id"]) == {13, 14}
+
+
+@pytest.mark.parametrize("model_class", [EaseRecommender, PopularityRecommender])
+@pytest.mark.parametrize("k", [1, 2, 3, 10])
+def test_the_services_one_user_path_answers_as_recommend(model_class, k) -> None:
+    model = model_class().fit(recent_interactions(INTERACTIONS, 5))
+    wrapped = RecentRecommender(model, earlier_interactions(INTERACTIONS, 5))
+    for user in [1, 2, 3, 4]:  # 4 is unknown
+        items, scores = wrapped.recommend_one(user, k)
+        expected = wrapped.recommend([user], k=k)
+        assert items.tolist() == expected["item_id"].tolist()
+        assert scores.tolist() == expected["score"].tolist()
+    # user 1 had 10 and 11 before the window and 12 in it: only 13 and 14 are left
+    assert set(wrapped.recommend_one(1, 10)[0].tolist()) == {13, 14}
