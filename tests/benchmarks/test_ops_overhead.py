@@ -43,7 +43,7 @@ def test_production_days_are_the_summary_minus_the_release_stages(tmp_path, monk
 
 
 def test_the_table_charges_each_level_over_level_0_without_its_production_day():
-    row = {"server_startup_seconds": 3.0, "import_seconds": 2.0, "step_seconds": 1.0}
+    row = {"import_seconds": 2.0, "step_seconds": 1.0}
     results = {
         "level0": {**row, "alone_seconds": 2.0, "shared_seconds": 2.0, "production_day_seconds": 0},
         "level3": {**row, "alone_seconds": 30, "shared_seconds": 25.0, "production_day_seconds": 9},
