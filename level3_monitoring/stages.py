@@ -79,8 +79,11 @@ def run_stages(context: StageContext, names: list[str]) -> int:
     """Run the named stages in order; stop at the first that fails.
 
     Each stage's wall time is printed and recorded in ``stage_seconds.json``, merged with the
-    stages run before (CI runs them one per step), so a slow stage shows where it happens.
+    stages run before (CI runs them one per step), so a slow stage shows where it happens. A
+    whole release starts the file afresh; ``stop`` is not a release stage and is not recorded.
     """
+    if names == list(STAGES):
+        context.clear_seconds()
     for name in names:
         print(f"\n== {name} ==", flush=True)
         started = time.perf_counter()
@@ -93,7 +96,8 @@ def run_stages(context: StageContext, names: list[str]) -> int:
             return code
         seconds = time.perf_counter() - started
         print(f"({name}: {seconds:.1f} s)", flush=True)
-        context.record_seconds(name, seconds)
+        if name in STAGES:
+            context.record_seconds(name, seconds)
     return 0
 
 
@@ -126,6 +130,10 @@ class StageContext:
                 f"{self.candidate_path} lacks {', '.join(missing)}: run the earlier stages"
             )
         return candidate
+
+    def clear_seconds(self) -> None:
+        """Forget the stage times of earlier runs, before a whole release records its own."""
+        (self.config.tracking.state_dir / STAGE_SECONDS_FILE).unlink(missing_ok=True)
 
     def record_seconds(self, stage: str, seconds: float) -> None:
         """Add a finished stage's wall time to ``stage_seconds.json``."""
