@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -152,15 +153,26 @@ def shared_server() -> Iterator[str]:
         yield url
 
 
-def server_startup(options: tuple[str, ...]) -> float:
-    """Seconds from starting a Prefect server, as a level does, to its first healthy answer."""
+def server_startup(options: tuple[str, ...], home: Path) -> float:
+    """Seconds from starting a Prefect server, as a level does, to its first healthy answer.
+
+    Its database is under ``home`` (never the user's own Prefect home): a new one is created
+    (migrated) at the first start, which a level pays once per state folder.
+    """
     from level2_cicd.processes import stop_tree
     from level2_cicd.runtime import PREFECT_SERVER, free_port, wait_until_healthy
 
     port = free_port()
     started = time.perf_counter()
+    database = f"sqlite+aiosqlite:///{(home / 'prefect.db').resolve()}"
     server = subprocess.Popen(
         [*PREFECT_SERVER, "--host", "127.0.0.1", "--port", str(port), *options],
+        env={
+            **os.environ,
+            "PREFECT_HOME": str(home.resolve()),
+            "PREFECT_API_DATABASE_CONNECTION_URL": database,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -215,11 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     """Measure every level asked for, print the table and write ``state/bench/ops.json``."""
     args = parse_args(argv)
     results: dict[str, dict[str, float]] = {}
-    startup = {}
+    home = STATE / "bench" / "ops" / "startup"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    startup = {
+        "first start, new database": round(
+            server_startup(SERVER_KINDS["without services"], home), 2
+        )
+    }
     for kind, options in SERVER_KINDS.items():
-        runs = [server_startup(options) for _ in range(args.repeats)]
+        runs = [server_startup(options, home) for _ in range(args.repeats)]
         startup[kind] = round(statistics.median(runs), 2)
-        print(f"A Prefect server {kind} answers {startup[kind]} s after it is started", flush=True)
+    for kind, seconds in startup.items():
+        print(f"A Prefect server ({kind}) answers {seconds} s after it is started", flush=True)
     with shared_server() as url:
         for level in args.levels:
             print(
