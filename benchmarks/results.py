@@ -108,15 +108,20 @@ def headlines(results: dict[str, Any]) -> dict[str, float]:
     return figures
 
 
+def figure(value: float) -> str:
+    """A count without decimals, anything else to one decimal."""
+    return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 100 else f"{value:,.1f}"
+
+
 def headline_table(ours: dict[str, float], theirs: dict[str, float] | None = None) -> str:
     """The figures one a line; with ``theirs``, the other file's figure beside each."""
     width = max((len(name) for name in ours), default=10) + 2
     lines = [f"{'figure':<{width}}{'this run':>12}" + (f"{'other':>12}" if theirs else "")]
     for name, value in ours.items():
-        line = f"{name:<{width}}{value:>12,.1f}"
+        line = f"{name:<{width}}{figure(value):>12}"
         if theirs is not None:
             other = theirs.get(name)
-            line += f"{other:>12,.1f}" if other is not None else f"{'-':>12}"
+            line += f"{figure(other) if other is not None else '-':>12}"
         lines.append(line)
     return "\n".join(lines)
 

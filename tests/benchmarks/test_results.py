@@ -56,7 +56,7 @@ def test_another_results_file_is_put_beside_and_a_missing_figure_shown_as_a_dash
     assert results.main(["--against", str(against)]) == 0
     lines = capsys.readouterr().out.splitlines()
     p99 = next(line for line in lines if line.startswith("serve: p99 ms at 200/s"))
-    assert p99.split()[-2:] == ["1.2", "123.0"]
+    assert p99.split()[-2:] == ["1.2", "123"]
     ops = next(line for line in lines if line.startswith("ops: level3 s alone"))
     assert ops.split()[-1] == "-"
 
