@@ -70,7 +70,7 @@ bench-serve: $(ENV) $(DATASET) ## Benchmark: level 2's serving API: p50/p99 at 5
 BENCHMARKS := bench-ops bench-serve bench-serve-logging bench-monitoring bench-detection \
 	bench-window bench-autonomy bench-training
 
-bench: $(ENV) ## Every benchmark (about 105 minutes), then one results file: state/bench/results.json
+bench: $(ENV) ## Every benchmark (about two hours), then one results file: state/bench/results.json
 	@for target in $(BENCHMARKS); do \
 		printf '\n==== %s ====\n' $$target; \
 		$(MAKE) --no-print-directory $$target || exit 1; \
