@@ -69,19 +69,30 @@ def artifact_location(state_dir: Path) -> str | None:
 
 @contextmanager
 def prefect_api(state_dir: Path, *options: str) -> Iterator[str]:
-    """The Prefect API to use: the configured one, or a local server started for the duration.
+    """The Prefect API: the configured one, a local one already running, or one started for the run.
 
-    Prefect's own temporary server would run in this process's group, so a Ctrl-C would take it
-    down while the interrupted run still reports to it; and it is stopped only at interpreter
-    exit, which SIGKILL skips, leaving it running for good. So the level starts ``prefect server
-    start`` (with ``options``) on 127.0.0.1 in a session of its own, records it in the state
-    folder with this process as its owner, and stops it on the way out, whatever happens; the
-    next run stops a server whose owner was killed outright.
+    A server already running at Prefect's own address is used as it is (see
+    :func:`running_local_server`). Prefect's own temporary server would run in this process's
+    group, so a Ctrl-C would take it down while the interrupted run still reports to it; and it
+    is stopped only at interpreter exit, which SIGKILL skips, leaving it running for good. So
+    the level starts ``prefect server start`` (with ``options``) on 127.0.0.1 in a session of
+    its own, records it in the state folder with this process as its owner, and stops it on the
+    way out, whatever happens; the next run stops a server whose owner was killed outright.
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     if PREFECT_API_URL.value():
         yield str(PREFECT_API_URL.value())
+        return
+    running = running_local_server()
+    if running is not None:
+        print(f"Using the Prefect server already running on {running}.", flush=True)
+        os.environ["PREFECT_API_URL"] = running  # for the flow runs a schedule starts
+        try:
+            with temporary_settings({PREFECT_API_URL: running}):
+                yield running
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
         return
     record = state_dir / SERVER_RECORD
     stop_left_behind(record, "Prefect server")
@@ -110,6 +121,24 @@ def prefect_api(state_dir: Path, *options: str) -> Iterator[str]:
                 stop_tree(psutil.Process(server.pid))
         server.wait()
         record.unlink(missing_ok=True)
+
+
+def running_local_server() -> str | None:
+    """The API of a Prefect server already running at Prefect's own address, if one answers.
+
+    ``prefect server start`` without options listens on ``PREFECT_SERVER_API_HOST`` and
+    ``PREFECT_SERVER_API_PORT`` (127.0.0.1:4200). A reader who keeps one open, to watch the flows
+    in its UI, has every run use it instead of starting a server of its own each time.
+    """
+    from prefect.settings import PREFECT_SERVER_API_HOST, PREFECT_SERVER_API_PORT
+
+    url = f"http://{PREFECT_SERVER_API_HOST.value()}:{PREFECT_SERVER_API_PORT.value()}/api"
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+            healthy = response.status == 200 and response.read().strip() == b"true"
+    except (OSError, ValueError):
+        return None
+    return url if healthy else None
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:

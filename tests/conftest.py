@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,18 @@ STATE = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
 for _name in [name for name in os.environ if name.startswith(("MLFLOW_", "PREFECT_"))]:
     del os.environ[_name]
 use_local_state(STATE)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The levels use a Prefect server already running at Prefect's own address (127.0.0.1:4200);
+# a developer's must never receive test runs, so the tests' "own address" is a closed port.
+os.environ["PREFECT_SERVER_API_PORT"] = str(closed_port())
 
 
 @pytest.fixture(scope="session", autouse=True)
