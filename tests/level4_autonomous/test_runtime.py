@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prefect.settings import PREFECT_SERVER_API_PORT, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_API_PORT, temporary_settings
 
 from level4_autonomous.runtime import SERVER_RECORD, prefect_api, running_local_server
 
@@ -36,10 +36,14 @@ def answering(body: bytes) -> Iterator[int]:
         server.server_close()
 
 
-def test_a_prefect_server_already_running_is_used_and_none_is_started(tmp_path, capsys):
+def test_a_prefect_server_already_running_is_used_and_none_is_started(
+    tmp_path, capsys, monkeypatch
+):
+    # No API configured (the session's Prefect test server may have set one).
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
     with (
         answering(b"true") as port,
-        temporary_settings({PREFECT_SERVER_API_PORT: port}),
+        temporary_settings({PREFECT_SERVER_API_PORT: port}, restore_defaults={PREFECT_API_URL}),
         prefect_api(tmp_path, "--no-ui") as url,
     ):
         assert url == f"http://127.0.0.1:{port}/api"
