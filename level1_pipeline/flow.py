@@ -65,7 +65,7 @@ def step(
         def timed(*args: P.args, **kwargs: P.kwargs) -> T:
             started = time.perf_counter()
             result = function(*args, **kwargs)
-            print(f"  {function.__name__:<15} {time.perf_counter() - started:5.1f} s", flush=True)
+            print(f"  {function.__name__:<16} {time.perf_counter() - started:5.1f} s", flush=True)
             return result
 
         return task(
