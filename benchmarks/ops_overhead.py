@@ -39,6 +39,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.results import write_results
+from compare.runner import SERVING_LEVELS, level_environment, shared_prefect, stop_service
 
 LEVELS = {
     "level0": "level0_manual",
@@ -80,9 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def environment(**extra: str) -> dict[str, str]:
-    """The shell's environment without any MLflow setting: each level keeps its own store."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    return {**base, **extra}
+    """The shell's environment without MLflow's server settings (each level keeps its own store)."""
+    return {**level_environment(), **extra}
 
 
 def run_target(target: str, env: dict[str, str]) -> tuple[float, str]:
@@ -112,9 +112,10 @@ def production_days(level: str) -> float:
     return max(0.0, total - sum(json.loads(stages.read_text(encoding="utf-8")).values()))
 
 
-def stop_services() -> None:
-    """Stop what the serving levels deployed, so every run starts its service the same way."""
-    subprocess.run(["make", "--no-print-directory", "serve-stop"], check=False, capture_output=True)
+def stop_services(target: str) -> None:
+    """Stop what a serving level deployed, so every run starts its service the same way."""
+    if LEVELS[target] in SERVING_LEVELS:
+        stop_service(LEVELS[target])
 
 
 def timed(target: str, env: dict[str, str]) -> Timing:
@@ -123,7 +124,7 @@ def timed(target: str, env: dict[str, str]) -> Timing:
         seconds, _ = run_target(target, env)
         return Timing(seconds, production_days(target))
     finally:
-        stop_services()
+        stop_services(target)
 
 
 def import_seconds(stderr: str) -> float:
@@ -147,8 +148,6 @@ def median(timings: list[Timing]) -> Timing:
 @contextmanager
 def shared_server() -> Iterator[str]:
     """One Prefect server for every shared run, as ``make demo`` starts it."""
-    from compare.runner import shared_prefect
-
     with shared_prefect(STATE / "bench" / "ops") as url:
         yield url
 
@@ -193,7 +192,7 @@ def measure(level: str, repeats: int, api_url: str) -> dict[str, float]:
     try:
         _, stderr = run_target(level, {**shared_env, "PYTHONPROFILEIMPORTTIME": "1"})
     finally:
-        stop_services()
+        stop_services(level)
     imports = import_seconds(stderr)
     return {
         "alone_seconds": round(alone.seconds, 2),

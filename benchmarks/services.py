@@ -9,11 +9,10 @@ registry, prediction log and port are never touched. Each service is stopped by 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ import httpx
 import psutil
 
 from benchmarks.open_loop import load
+from level2_cicd.processes import stop_tree
+from level2_cicd.runtime import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Seconds a service may take to answer after its start (MLflow's import, the model's load).
@@ -79,13 +80,6 @@ def register_champion(
     version = str(mlflow.register_model(uri, model_name).version)
     client.set_registered_model_alias(model_name, "champion", version)
     return version
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Service:
@@ -147,12 +141,9 @@ class Service:
         """SIGTERM by pid (the service answers what is in flight, then exits); SIGKILL if stuck."""
         if self.process is None or self.process.poll() is not None:
             return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            stop_tree(psutil.Process(self.process.pid))
+        self.process.wait()
 
 
 def measured_load(

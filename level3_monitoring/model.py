@@ -72,7 +72,7 @@ class Recommender(BaseEstimator, ABC):
 
         item_cols = np.empty((len(users), k), dtype=np.int64)
         scores = np.empty((len(users), k), dtype=np.float64)
-        popular_cols = _top_k(self.popularity_[np.newaxis, :].astype(np.float64), k)[0]
+        popular_cols = self._most_popular(k)
         item_cols[~known] = popular_cols
         scores[~known] = self.popularity_[popular_cols]
 
@@ -109,7 +109,7 @@ class Recommender(BaseEstimator, ABC):
         k = min(k, len(self.item_ids_))
         row = int(np.searchsorted(self.user_ids_, user_id))
         if row == len(self.user_ids_) or self.user_ids_[row] != user_id:
-            cols = _top_k(self.popularity_[np.newaxis, :].astype(np.float64), k)[0]
+            cols = self._most_popular(k)
             return self.item_ids_[cols], self.popularity_[cols].astype(np.float64)
         seen_cols = self.seen_.indices[self.seen_.indptr[row] : self.seen_.indptr[row + 1]]
         scores = np.array(self._score_seen(seen_cols), dtype=np.float64)  # a copy to write in
@@ -117,6 +117,10 @@ class Recommender(BaseEstimator, ABC):
         cols = _top_k(scores[np.newaxis, :], k)[0]
         cols = cols[np.isfinite(scores[cols])]  # fewer than k when nearly everything is seen
         return self.item_ids_[cols], scores[cols]
+
+    def _most_popular(self, k: int) -> np.ndarray:
+        """Columns of the ``k`` items most users interacted with: what an unknown user gets."""
+        return _top_k(self.popularity_[np.newaxis, :].astype(np.float64), k)[0]
 
     @abstractmethod
     def _fit_scorer(self, seen: sp.csr_matrix) -> None:
