@@ -123,6 +123,7 @@ def run_flow(
 
     from .tracking import TrackingStoreError
     from .validation import DataValidationError
+    from .work_pool import WorkPoolError, configured_pool, run_on_work_pool
 
     # Failures are reported once, below, instead of by every Prefect run logger on the way up.
     for logger in ("prefect.flow_runs", "prefect.task_runs"):
@@ -130,10 +131,14 @@ def run_flow(
     try:
         # The API only: a single run needs no scheduler or other background services.
         with prefect_api(config.tracking.state_dir, "--no-services", "--no-ui"):
+            pool = configured_pool()
+            if pool is not None:  # a worker runs it (make stack exports the pool's name)
+                parameters = {"config_path": str(config_path.resolve()), "overrides": overrides}
+                return run_on_work_pool(flow, pool, parameters)
             return flow(str(config_path), overrides)
     except (DataValidationError, DataError) as error:
         print(f"\nThe data was refused; nothing was trained.\n{error}", file=sys.stderr)
-    except TrackingStoreError as error:  # before the run could be recorded
+    except (TrackingStoreError, WorkPoolError) as error:  # before the run could be recorded
         print(f"\nerror: {error}", file=sys.stderr)
     except ValueError as error:  # data or settings a step cannot work with
         print(f"\nerror: {error}\n{FAILED}", file=sys.stderr)

@@ -63,28 +63,11 @@ def run_on_work_pool(flow: Callable[..., T], pool: str, parameters: dict[str, An
 
 async def _run_on_work_pool(flow: Any, pool: str, parameters: dict[str, Any]) -> Any:
     from prefect import get_client
-    from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
     from prefect.deployments import arun_deployment
     from prefect.deployments.runner import EntrypointType
-    from prefect.exceptions import ObjectNotFound
 
     async with get_client() as client:
-        try:
-            await client.read_work_pool(pool)
-        except ObjectNotFound:
-            raise WorkPoolError(
-                f"the work pool {pool!r} (PREFECT_DEPLOYMENTS_DEFAULT_WORK_POOL_NAME) does not "
-                "exist on the Prefect server: start its worker (make stack), or unset the variable"
-            ) from None
-        online = await client.read_workers_for_work_pool(
-            pool, worker_filter=WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"]))
-        )
-        if not online:
-            raise WorkPoolError(
-                f"no worker polls the work pool {pool!r}: start one (make stack, or "
-                f"`prefect worker start --pool {pool}`), or unset "
-                "PREFECT_DEPLOYMENTS_DEFAULT_WORK_POOL_NAME"
-            )
+        worker = await require_online_worker(client, pool)
         deployment = await flow.ato_deployment(
             name=PACKAGE,
             entrypoint_type=EntrypointType.MODULE_PATH,
@@ -92,10 +75,7 @@ async def _run_on_work_pool(flow: Any, pool: str, parameters: dict[str, Any]) ->
             job_variables=job_variables(),
         )
         await deployment.aapply(work_pool_name=pool)
-        print(
-            f"The flow runs on the work pool {pool!r} (worker {online[0].name}); waiting ...",
-            flush=True,
-        )
+        print(f"The flow runs on the work pool {pool!r} (worker {worker}); waiting ...", flush=True)
         run = await arun_deployment(
             f"{flow.name}/{PACKAGE}", parameters=parameters, timeout=None, poll_interval=1
         )
@@ -103,3 +83,27 @@ async def _run_on_work_pool(flow: Any, pool: str, parameters: dict[str, Any]) ->
         if run.state is None:
             raise WorkPoolError(f"the flow run {run.name!r} has no state")
         return await run.state.aresult(raise_on_failure=True)
+
+
+async def require_online_worker(client: Any, pool: str) -> str:
+    """The name of a worker polling ``pool`` now, or a WorkPoolError saying what to start."""
+    from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        await client.read_work_pool(pool)
+    except ObjectNotFound:
+        raise WorkPoolError(
+            f"the work pool {pool!r} (PREFECT_DEPLOYMENTS_DEFAULT_WORK_POOL_NAME) does not exist "
+            "on the Prefect server: start its worker (make stack), or unset the variable"
+        ) from None
+    online = await client.read_workers_for_work_pool(
+        pool, worker_filter=WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"]))
+    )
+    if not online:
+        raise WorkPoolError(
+            f"no worker polls the work pool {pool!r}: start one (make stack, or "
+            f"`prefect worker start --pool {pool}`), or unset "
+            "PREFECT_DEPLOYMENTS_DEFAULT_WORK_POOL_NAME"
+        )
+    return online[0].name

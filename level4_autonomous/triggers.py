@@ -15,7 +15,10 @@ loop only waits, after each day, for the runs the day's events started (found by
 they carry), so the simulated clock never runs ahead of a reaction and a run is reproducible.
 
 Automations need a Prefect server with its services (the temporary server of a single flow run
-has none); ``make level4`` starts one, or uses ``PREFECT_API_URL``.
+has none); ``make level4`` starts one, or uses ``PREFECT_API_URL``. With a work pool named
+(``PREFECT_DEPLOYMENTS_DEFAULT_WORK_POOL_NAME``, as ``make stack`` exports), the deployments go to
+that pool instead and its worker runs the reactions; they stay there after the run, as a
+production deployment would.
 """
 
 from __future__ import annotations
@@ -117,12 +120,23 @@ def emit_findings(
 # ---- the served deployments ------------------------------------------------------------------
 
 
-def deployments(config_path: str, overrides: dict[str, str], config: Config) -> list[Any]:
-    """The two deployments with their triggers (Prefect stores each trigger as an automation)."""
+def deployments(
+    config_path: str, overrides: dict[str, str], config: Config, pool: str | None = None
+) -> list[Any]:
+    """The two deployments with their triggers (Prefect stores each trigger as an automation).
+
+    With ``pool``, they are deployments of that work pool, which its worker runs (see
+    work_pool.py); without, ``serve`` runs them in the process that serves them.
+    """
     from prefect.deployments.runner import EntrypointType
     from prefect.events import DeploymentEventTrigger
 
     from .retraining import quarantine_flow, retraining_flow
+    from .work_pool import job_variables
+
+    on_pool: dict[str, Any] = (
+        {"work_pool_name": pool, "job_variables": job_variables()} if pool else {}
+    )
 
     common = {
         "day": "{{ event.payload.day }}",
@@ -135,6 +149,7 @@ def deployments(config_path: str, overrides: dict[str, str], config: Config) -> 
     retraining = retraining_flow.to_deployment(
         name=RETRAINING,
         entrypoint_type=EntrypointType.MODULE_PATH,
+        **on_pool,
         description="Retrain, gate and start the online check when the monitoring finds drift "
         "or a quality drop the policy retrains on.",
         triggers=[
@@ -152,6 +167,7 @@ def deployments(config_path: str, overrides: dict[str, str], config: Config) -> 
     quarantine = quarantine_flow.to_deployment(
         name=QUARANTINE,
         entrypoint_type=EntrypointType.MODULE_PATH,
+        **on_pool,
         description="Quarantine a broken feed day and page a person.",
         triggers=[
             DeploymentEventTrigger(
@@ -194,11 +210,25 @@ def main(argv: list[str] | None = None) -> int:
 @contextmanager
 def reactions_served(
     config_path: Path, overrides: dict[str, str], log_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Run the deployments' server process for the block; stop it (and its runs) afterwards."""
+) -> Iterator[subprocess.Popen[bytes] | None]:
+    """Run the deployments' server process for the block; stop it (and its runs) afterwards.
+
+    With a work pool named, the deployments go to the pool instead (its worker runs them), and
+    there is no process to stop.
+    """
     import psutil
 
     from .processes import stop_tree
+    from .work_pool import configured_pool
+
+    pool = configured_pool()
+    if pool is not None:
+        config = load_config(config_path, overrides)
+        found = deployments(str(config_path.resolve()), overrides, config, pool)
+        asyncio.run(apply_on_pool(found, pool))
+        print(f"The reactions run on the work pool {pool!r}.", flush=True)
+        yield None
+        return
 
     command = [sys.executable, "-m", f"{PACKAGE}.triggers", "--config", str(config_path)]
     command += [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
@@ -225,14 +255,27 @@ def reactions_served(
         process.wait()
 
 
-async def wait_until_ready(process: subprocess.Popen[bytes]) -> None:
+async def apply_on_pool(found: list[Any], pool: str) -> None:
+    """Create (or update) the deployments and their automations on the work pool."""
+    from prefect import get_client
+
+    from .work_pool import require_online_worker
+
+    async with get_client() as client:
+        await require_online_worker(client, pool)
+    for deployment in found:
+        await deployment.aapply(work_pool_name=pool)
+    await wait_until_ready(None)
+
+
+async def wait_until_ready(process: subprocess.Popen[bytes] | None) -> None:
     """Return once both deployments and their automations exist on the server."""
     from prefect import get_client
 
     deadline = time.monotonic() + READY_SECONDS
     async with get_client() as client:
         while time.monotonic() < deadline:
-            if process.poll() is not None:
+            if process is not None and process.poll() is not None:
                 raise RuntimeError(f"the reactions process exited with code {process.returncode}")
             names = {a.name for a in await client.read_automations()}
             wanted = {
