@@ -18,7 +18,8 @@ TO   ?= level1_pipeline
 .PHONY: demo compare docs-figure level0 level1 level1-schedule level1-tune level2 level2-tune serve \
 	serve-stop level3 level3-tune level4 level4-tune explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
-	bench-window bench-autonomy bench-training bench-ops diff template
+	bench-window bench-autonomy bench-training bench-ops diff template stack stack-stop \
+	stack-status stop-stack-before-clean
 
 # The demo's world: a new catalogue four days into production, the change the levels tell apart
 # best (levels 0-2 never notice, level 3 alerts, level 4 retrains and promotes).
@@ -104,3 +105,18 @@ diff: ## What a step up costs: the code diff between two levels (FROM, TO)
 template: $(ENV) ## A level as a standalone project of its own (LEVEL, DEST, NAME=)
 	$(RUN) -m template $(if $(LEVEL),--level $(LEVEL)) $(if $(DEST),--dest $(DEST)) \
 		$(if $(NAME),--name $(NAME))
+
+# The servers a team would run, on 127.0.0.1, for the levels to run against (README: "Growing
+# past one machine"). They keep running until make stack-stop; make clean stops them first.
+stack: $(ENV) ## PostgreSQL, MLflow and Prefect servers, a worker and the Evidently UI on 127.0.0.1 (state/stack/)
+	$(RUN) -m stack start
+
+stack-stop: $(ENV) ## Stop every server make stack started
+	$(RUN) -m stack stop
+
+stack-status: $(ENV) ## Whether each server of make stack is running and answers
+	$(RUN) -m stack status
+
+clean: stop-stack-before-clean
+stop-stack-before-clean:
+	@if [ -f $(STATE)/stack/stack.json ] && [ -x $(RUN) ]; then $(RUN) -m stack stop; fi

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
 from .processes import run_interruptibly
-from .runtime import prefect_api, use_local_state
+from .runtime import prefect_api, unreachable_server, use_local_state
 from .state_lock import StateFolderError, lock_state_folder
 
 T = TypeVar("T")
@@ -79,6 +79,9 @@ def run_holding_the_state_folder(
 ) -> int:
     """One run, the tuning or the schedule, while no other run can write to the state folder."""
     use_local_state(config.tracking.state_dir)
+    if (unreachable := unreachable_server()) is not None:
+        print(f"error: {unreachable}; nothing was changed.", file=sys.stderr)
+        return 2
     return run_interruptibly(
         lambda: run(args, overrides, config),
         "the pipeline stopped; its MLflow run, if it had started, is marked KILLED, with no model.",

@@ -141,6 +141,33 @@ def running_local_server() -> str | None:
     return url if healthy else None
 
 
+def unreachable_server() -> str | None:
+    """Why a server the settings name cannot be used now, in one line; None if all answer.
+
+    Checked before a run changes anything: a tracking server or Prefect API that does not
+    answer would otherwise fail the run half-way, after minutes of retries, with a traceback.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    servers = [
+        ("MLflow tracking server", "MLFLOW_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI")),
+        ("Prefect API", "PREFECT_API_URL", PREFECT_API_URL.value()),
+    ]
+    for what, setting, url in servers:
+        if not url or not str(url).startswith(("http://", "https://")):
+            continue  # a local store, or no server named
+        try:
+            with urllib.request.urlopen(f"{str(url).rstrip('/')}/health", timeout=5):
+                pass
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "reason", error)
+            return (
+                f"the {what} at {url} ({setting}) does not answer ({reason}): start it "
+                f"(make stack), or unset {setting} to use the level's local state"
+            )
+    return None
+
+
 def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
     """Return once the server answers; raise if it exits or is still silent at the time limit."""
     deadline = time.monotonic() + SERVER_STARTUP_SECONDS

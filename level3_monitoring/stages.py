@@ -30,7 +30,7 @@ from typing import Any
 
 from .config import Config, ConfigError, add_config_arguments, load_config, parse_overrides
 from .processes import run_interruptibly
-from .runtime import use_local_state
+from .runtime import unreachable_server, use_local_state
 from .state_lock import StateFolderError, lock_state_folder
 
 CANDIDATE_FILE = "candidate.json"
@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     use_local_state(config.tracking.state_dir)
+    if args.stage != "stop" and (unreachable := unreachable_server()) is not None:
+        print(f"error: {unreachable}; nothing was changed.", file=sys.stderr)
+        return 2
     context = StageContext(args.config, overrides, config)
     names = list(STAGES) if args.stage == "all" else [args.stage]
     with lock:

@@ -10,7 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_API_PORT, temporary_settings
 
-from level2_cicd.runtime import SERVER_RECORD, prefect_api, running_local_server
+from level2_cicd.runtime import (
+    SERVER_RECORD,
+    free_port,
+    prefect_api,
+    running_local_server,
+    unreachable_server,
+)
 
 
 @contextmanager
@@ -61,3 +67,27 @@ def test_only_a_healthy_prefect_answer_counts_as_a_running_server():
         assert running_local_server() is None
     # The tests' own address is a closed port (conftest.py): nothing answers there.
     assert running_local_server() is None
+
+
+def test_a_server_the_settings_name_but_that_does_not_answer_is_named_in_one_line(monkeypatch):
+    port = free_port()  # free a moment ago: nothing answers there
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        monkeypatch.delenv("PREFECT_API_URL", raising=False)
+        message = unreachable_server()
+    assert message is not None
+    assert f"MLflow tracking server at http://127.0.0.1:{port} (MLFLOW_TRACKING_URI)" in message
+    assert "\n" not in message
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///local.db")  # a local store: no server
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        message = unreachable_server()
+    assert message is not None
+    assert f"Prefect API at http://127.0.0.1:{port}/api (PREFECT_API_URL)" in message
+
+
+def test_servers_that_answer_pass_the_check(monkeypatch):
+    with answering(b"true") as port:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+            assert unreachable_server() is None
