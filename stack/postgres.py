@@ -14,6 +14,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,7 @@ def initialise(binaries: Binaries, data: Path, log: Path) -> None:
     data.mkdir(parents=True, exist_ok=True)
     user = run_as()
     if user is not None:
+        require_reachable_by_others(data)
         shutil.chown(data, user)
     data.chmod(0o700)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +100,17 @@ def initialise(binaries: Binaries, data: Path, log: Path) -> None:
         )
     if result.returncode != 0:
         raise StackError(f"postgres: initdb failed with code {result.returncode} (log: {log})")
+
+
+def require_reachable_by_others(data: Path) -> None:
+    """Refuse, naming the folder, when ``nobody`` could not reach ``data`` through its parents."""
+    for parent in data.resolve().parents:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            raise StackError(
+                f"postgres: runs as {UNPRIVILEGED_USER} (PostgreSQL refuses root), who cannot "
+                f"reach {data}: {parent} is closed to other users (chmod o+x it, or choose "
+                "another --state)"
+            )
 
 
 def start_server(binaries: Binaries, data: Path, port: int, log: Path) -> Running:

@@ -121,6 +121,8 @@ def worker(layout: Layout) -> Server:
             PREFECT_API_URL=layout.prefect_api,
             MLFLOW_TRACKING_URI=layout.mlflow_url,
             PREFECT_WORKER_QUERY_SECONDS="1",
+            # Its log says which flow run it submitted, whatever the calling shell's level.
+            PREFECT_LOGGING_LEVEL="INFO",
             PREFECT_WORKER_PREFETCH_SECONDS="5",
         ),
         "poll its work pool",
