@@ -65,3 +65,17 @@ def test_an_unreadable_file_to_compare_with_is_named(bench, capsys):
     (bench / "broken.json").write_text("{not json")
     assert results.main(["--against", str(bench / "broken.json")]) == 2
     assert "--against" in capsys.readouterr().err
+
+
+def test_the_stack_headlines_name_each_way_store_and_process_count():
+    stack = {
+        "release": {"embedded": {"seconds": 12.5}, "servers + worker": {"seconds": 20.0}},
+        "registry": {"tracking server": {"alias_read_per_s": 71.0, "search_versions_per_s": 5}},
+        "serving": {"capacity": [{"processes": 2, "max_rate": 3200}]},
+    }
+    assert results.stack_headlines(stack) == {
+        "level 2 s, embedded": 12.5,
+        "level 2 s, servers + worker": 20.0,
+        "alias reads/s, tracking server": 71.0,
+        "max requests/s, 2 process(es)": 3200,
+    }
