@@ -160,6 +160,17 @@ class MonitoringConfig(Section):
     html_reports: Literal["all", "alerts", "none"] = "alerts"
     #: Alerts are also POSTed here as JSON when set.
     webhook_url: str | None = None
+    #: An Evidently UI to send each day's snapshots to (``make stack`` runs one) instead of the
+    #: workspace folder in the state folder.
+    workspace_url: str | None = None
+
+    @field_validator("workspace_url")
+    @classmethod
+    def http_url(cls, url: str | None) -> str | None:
+        """An Evidently UI is reached over HTTP: anything else is a mistake worth naming."""
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL of an Evidently UI, got {url!r}")
+        return url
 
 
 class Config(Section):

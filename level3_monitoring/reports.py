@@ -484,24 +484,32 @@ def _write_atomic(path: Path, text: str) -> Path:
 
 
 class MonitoringWorkspace:
-    """An Evidently local workspace with one project of the monitoring's reports.
+    """An Evidently workspace with one project of the monitoring's reports.
 
     ``MonitoringWorkspace(folder, project_name)`` creates the workspace folder and the project,
-    or reopens them: the project is found by name, so a second run adds to the same project
-    instead of making another. A new project gets a dashboard: the drifted share of the reports
-    named in DRIFT_REPORT_NAMES and the feed's row count, over the snapshots' timestamps.
+    or reopens them; given an Evidently UI's URL instead of a folder, it does the same on that
+    server (a remote workspace: the UI stores what it is sent). The project is found by name, so
+    a second run adds to the same project instead of making another. A new project gets a
+    dashboard: the drifted share of the reports named in DRIFT_REPORT_NAMES and the feed's row
+    count, over the snapshots' timestamps.
     ``evidently ui --workspace <folder>`` shows it. One process at a time: two processes opening
     a new workspace at once could both create the project.
     """
 
-    def __init__(self, folder: Path, project_name: str, description: str | None = None) -> None:
-        from evidently.ui.workspace import Workspace
+    def __init__(
+        self, location: Path | str, project_name: str, description: str | None = None
+    ) -> None:
+        from evidently.ui.workspace import RemoteWorkspace, Workspace
 
         if not project_name.strip():
             raise ValueError("the Evidently project needs a name")
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._workspace = Workspace.create(str(self.folder))
+        self._workspace: Workspace | RemoteWorkspace
+        if str(location).startswith(("http://", "https://")):
+            self._workspace = RemoteWorkspace(str(location))
+        else:
+            folder = Path(location)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._workspace = Workspace.create(str(folder))
         # Project ids are UUID7s, in creation order: the oldest of the name wins, if ever two.
         found = sorted(self._workspace.search_project(project_name), key=lambda p: str(p.id))
         if found:
@@ -526,7 +534,7 @@ class MonitoringWorkspace:
         return str(added.id)
 
     def runs(self) -> list[str]:
-        """The ids of the project's snapshots."""
+        """The ids of the project's snapshots (a local workspace's: the remote one cannot list)."""
         return [str(run) for run in self._workspace.list_runs(self._project.id)]
 
     def _add_dashboard(self) -> None:

@@ -521,7 +521,8 @@ class DayMonitor:
         from . import reports
 
         folder = self.folder / "reports" / f"day-{self.day:04d}"
-        workspace = reports.MonitoringWorkspace(self.state_dir / WORKSPACE_FOLDER, PACKAGE)
+        where = self.settings.workspace_url or self.state_dir / WORKSPACE_FOLDER
+        workspace = reports.MonitoringWorkspace(where, PACKAGE)
         saved = {}
         for name, snapshot in self.snapshots.items():
             files = reports.save_report(snapshot, folder, name, html=html)

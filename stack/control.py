@@ -160,4 +160,9 @@ def describe(layout: Layout, running: list[Running], seconds: float) -> str:
         f"or: source {layout.env_file}",
         "then e.g. `make level2`. `make stack-stop` stops everything above.",
     ]
+    if "evidently" in names:
+        lines.append(
+            "Levels 3 and 4 send their monitoring reports to the Evidently UI with "
+            f'SET="monitoring.workspace_url={layout.evidently_url}".'
+        )
     return "\n".join(lines)

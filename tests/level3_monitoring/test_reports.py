@@ -467,3 +467,12 @@ def test_the_workspace_keeps_the_runs_and_is_found_again_by_name(tmp_path: Path,
 def test_a_workspace_project_needs_a_name(tmp_path: Path):
     with pytest.raises(ValueError, match="needs a name"):
         reports.MonitoringWorkspace(tmp_path, "  ")
+
+
+def test_a_workspace_url_that_is_not_http_is_refused_naming_the_field():
+    from level3_monitoring.config import DEFAULT_CONFIG, ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"monitoring\.workspace_url.*http"):
+        load_config(DEFAULT_CONFIG, {"monitoring.workspace_url": "state/evidently"})
+    config = load_config(DEFAULT_CONFIG, {"monitoring.workspace_url": "http://127.0.0.1:8001"})
+    assert config.monitoring.workspace_url == "http://127.0.0.1:8001"

@@ -171,6 +171,7 @@ def test_level4_retrains_by_itself_on_the_stack(stack, tmp_path):
     settings = ["--set", f"tracking.state_dir={state}", "--set", f"serving.port={free_port()}"]
     # Level 2's champion is on the same server: level 4 keeps a registered model of its own.
     settings += ["--set", "registry.model_name=recommender-level4"]
+    settings += ["--set", f"monitoring.workspace_url={stack.evidently_url}"]
     try:
         result = run_level(
             stack, "level4_autonomous.production", "--data", str(data), "--days", "4", *settings
@@ -192,5 +193,12 @@ def test_level4_retrains_by_itself_on_the_stack(stack, tmp_path):
             "SELECT version FROM model_versions WHERE name = 'recommender-level4'",
         )
         assert (int(retrained[0]["model_version"]),) in versions
+
+        # The monitoring's snapshots went to the stack's Evidently UI, a project of the level's.
+        with httpx.Client(base_url=f"{stack.evidently_url}/api", timeout=30) as client:
+            projects = client.get("/projects").raise_for_status().json()
+            (project,) = [p for p in projects if p["name"] == "level4_autonomous"]
+            snapshots = client.get(f"/projects/{project['id']}/snapshots").raise_for_status()
+        assert len(snapshots.json()) >= 4  # at least one report a day
     finally:
         run_level(stack, "level4_autonomous.stages", "stop", *settings)
