@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,6 +84,32 @@ async def _run_on_work_pool(flow: Any, pool: str, parameters: dict[str, Any]) ->
         if run.state is None:
             raise WorkPoolError(f"the flow run {run.name!r} has no state")
         return await run.state.aresult(raise_on_failure=True)
+
+
+def deploy_on_schedule(
+    flow: Any, pool: str, name: str, interval: timedelta, parameters: dict[str, Any]
+) -> None:
+    """Deploy ``flow`` to ``pool`` to run every ``interval``: the pool's worker runs it."""
+    asyncio.run(_deploy_on_schedule(flow, pool, name, interval, parameters))
+
+
+async def _deploy_on_schedule(
+    flow: Any, pool: str, name: str, interval: timedelta, parameters: dict[str, Any]
+) -> None:
+    from prefect import get_client
+    from prefect.deployments.runner import EntrypointType
+
+    async with get_client() as client:
+        await require_online_worker(client, pool)
+    deployment = await flow.ato_deployment(
+        name=name,
+        interval=interval,
+        parameters=parameters,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        work_pool_name=pool,
+        job_variables=job_variables(),
+    )
+    await deployment.aapply(work_pool_name=pool)
 
 
 async def require_online_worker(client: Any, pool: str) -> str:

@@ -202,3 +202,20 @@ def test_level4_retrains_by_itself_on_the_stack(stack, tmp_path):
         assert len(snapshots.json()) >= 4  # at least one report a day
     finally:
         run_level(stack, "level4_autonomous.stages", "stop", *settings)
+
+
+def test_a_schedule_becomes_a_deployment_the_worker_runs(stack, tiny_world, tmp_path):
+    settings = ["--set", f"tracking.state_dir={tmp_path / 'level1'}"]
+    settings += ["--set", "schedule.interval_minutes=720"]
+    result = run_level(
+        stack, "level1_pipeline.train", "--schedule", "--data", str(tiny_world), *settings
+    )
+
+    # It returns at once: the pool's worker, not this command, runs the schedule.
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"on the work pool '{stack.work_pool}', every 12:00:00" in result.stdout
+    with httpx.Client(base_url=stack.prefect_api, timeout=30) as client:
+        deployments = client.post("/deployments/filter", json={}).raise_for_status().json()
+    (deployment,) = [d for d in deployments if d["name"] == "level1_pipeline-scheduled-training"]
+    assert deployment["work_pool_name"] == stack.work_pool
+    assert [s["schedule"]["interval"] for s in deployment["schedules"]] == [43200.0]
