@@ -111,10 +111,10 @@ template: $(ENV) ## A level as a standalone project of its own (LEVEL, DEST, NAM
 
 # MLOps Compass: the team's level, its weakest dimension and which level to copy (README: "Where
 # does your team stand?"). Asks in the terminal; REPO= reads the answers it can from a repository's
-# code first; ANSWERS= a TOML or JSON file of answers instead of questions.
+# code first; ANSWERS= a TOML or JSON file of answers instead of questions. Not echoed, so that
+# `make assess FORMAT=json > report.json` is the report alone.
 assess: $(ENV) ## Where does your team stand? The questions, or REPO=<path> and ANSWERS=<file> (FORMAT=text|markdown|json)
-	$(RUN) -m assessment $(if $(REPO),--repo $(REPO)) $(if $(ANSWERS),--answers $(ANSWERS)) \
-		$(if $(FORMAT),--format $(FORMAT))
+	@$(RUN) -m assessment $(if $(REPO),--repo $(REPO)) $(if $(ANSWERS),--answers $(ANSWERS)) $(if $(FORMAT),--format $(FORMAT))
 
 # The servers a team would run, on 127.0.0.1, for the levels to run against (README: "Growing
 # past one machine"). They keep running until make stack-stop; make clean stops them first.

@@ -122,7 +122,7 @@ def recovery(figures: LevelFigures) -> str:
 def last_day(figures: LevelFigures) -> str:
     """The last day's true quality as a share of the pre-switch mean."""
     share = figures.last_day_share
-    return "-" if share is None else f"{share:.0%}"
+    return "-" if share is None else f"{share:.0%} of before"
 
 
 def describe_world(step: StepFigures) -> str:

@@ -118,7 +118,7 @@ def simulated(questionnaire: Questionnaire, level: int, compare_path: Path) -> d
         return {
             "available": False,
             "message": (
-                f"No comparison yet ({compare_path} has no compare.json): "
+                f"No comparison yet ({shown_path(compare_path)} has no compare.json): "
                 f"`{comparison.MAKE_ONE}` runs the five levels on one simulated world "
                 "(about 3 minutes) and measures detection delay, time to recover and quality lost."
             ),
@@ -131,12 +131,20 @@ def simulated(questionnaire: Questionnaire, level: int, compare_path: Path) -> d
         return {"available": False, "message": step}
     return {
         "available": True,
-        "source": str(step.source),
+        "source": shown_path(step.source),
         "world": step.world,
         "world_text": comparison.describe_world(step),
         "from": figures(step.lower, lower.number, lower.name),
         "to": figures(step.upper, upper.number, upper.name),
     }
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it (as make runs it)."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def figures(level: comparison.LevelFigures, number: int, name: str) -> dict[str, Any]:
@@ -154,7 +162,7 @@ def figures(level: comparison.LevelFigures, number: int, name: str) -> dict[str,
             "detection delay": comparison.detection(level),
             "time to recover": comparison.recovery(level),
             "quality lost (NDCG-days)": f"{level.quality_lost:.2f}",
-            "last day's quality, of before": comparison.last_day(level),
+            "quality on the last day": comparison.last_day(level),
             "manual steps": "-" if level.manual_steps is None else str(level.manual_steps),
         },
     }
