@@ -18,8 +18,8 @@ TO   ?= level1_pipeline
 .PHONY: demo compare docs-figure level0 level1 level1-schedule level1-tune level2 level2-tune serve \
 	serve-stop level3 level3-tune level4 level4-tune explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
-	bench-window bench-autonomy bench-training bench-ops bench-stack diff template stack stack-stop \
-	stack-status stop-stack-before-clean
+	bench-window bench-autonomy bench-training bench-ops bench-stack diff template assess stack \
+	stack-stop stack-status stop-stack-before-clean
 
 # The demo's world: a new catalogue four days into production, the change the levels tell apart
 # best (levels 0-2 never notice, level 3 alerts, level 4 retrains and promotes).
@@ -108,6 +108,13 @@ diff: ## What a step up costs: the code diff between two levels (FROM, TO)
 template: $(ENV) ## A level as a standalone project of its own (LEVEL, DEST, NAME=)
 	$(RUN) -m template $(if $(LEVEL),--level $(LEVEL)) $(if $(DEST),--dest $(DEST)) \
 		$(if $(NAME),--name $(NAME))
+
+# MLOps Compass: the team's level, its weakest dimension and which level to copy (README: "Where
+# does your team stand?"). Asks in the terminal; REPO= reads the answers it can from a repository's
+# code first; ANSWERS= a TOML or JSON file of answers instead of questions. Not echoed, so that
+# `make assess FORMAT=json > report.json` is the report alone.
+assess: $(ENV) ## Where does your team stand? The questions, or REPO=<path> and ANSWERS=<file> (FORMAT=text|markdown|json)
+	@$(RUN) -m assessment $(if $(REPO),--repo $(REPO)) $(if $(ANSWERS),--answers $(ANSWERS)) $(if $(FORMAT),--format $(FORMAT))
 
 # The servers a team would run, on 127.0.0.1, for the levels to run against (README: "Growing
 # past one machine"). They keep running until make stack-stop; make clean stops them first.
