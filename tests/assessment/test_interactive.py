@@ -135,11 +135,20 @@ def test_input_that_ends_before_the_last_question_scores_nothing(tmp_path):
     assert "MLOps Compass: level" not in run.stdout
 
 
+def default_sigint() -> None:
+    """In the child, before exec: SIGINT is delivered and does what it does by default."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_leaves_with_one_line_and_exit_code_130(tmp_path):
     master, slave = pty.openpty()
     child = subprocess.Popen(
         [sys.executable, "-m", "assessment", "--compare", str(tmp_path)],
         cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=environment(NO_COLOR="1"),
+        # As from a shell: a signal this test process ignores or blocks would stay so in the
+        # child (both survive exec), and Python would then never raise KeyboardInterrupt.
+        preexec_fn=default_sigint,  # noqa: PLW1509 (sets one disposition, takes no lock)
     )  # fmt: skip
     os.close(slave)
     screen = bytearray()
