@@ -18,7 +18,7 @@ TO   ?= level1_pipeline
 .PHONY: demo compare docs-figure level0 level1 level1-schedule level1-tune level2 level2-tune serve \
 	serve-stop level3 level3-tune level4 level4-tune explain ui-evidently \
 	ui-mlflow bench bench-serve bench-serve-logging bench-monitoring bench-detection \
-	bench-window bench-autonomy bench-training bench-ops bench-stack diff template assess stack \
+	bench-window bench-autonomy bench-training bench-ops bench-stack bench-tuning diff template assess stack \
 	stack-stop stack-status stop-stack-before-clean
 
 # The demo's world: a new catalogue four days into production, the change the levels tell apart
@@ -69,7 +69,7 @@ bench-serve: $(ENV) $(DATASET) ## Benchmark: level 2's serving API: p50/p99 at 5
 	$(RUN) -m benchmarks.serve_load --data $(DATA)
 
 BENCHMARKS := bench-ops bench-serve bench-serve-logging bench-monitoring bench-detection \
-	bench-window bench-autonomy bench-training bench-stack
+	bench-window bench-autonomy bench-training bench-tuning bench-stack
 
 bench: $(ENV) ## Every benchmark (about two hours), then one results file: state/bench/results.json
 	@for target in $(BENCHMARKS); do \
@@ -95,6 +95,10 @@ bench-autonomy: $(ENV) ## Benchmark: level 4's reactions on every scenario for s
 
 bench-training: $(ENV) ## Benchmark: EASE's fit, evaluation and peak memory for sizes tiny to large (10M)
 	$(RUN) -m benchmarks.training_cost
+
+# MOVIELENS=<folder> tunes on an imported MovieLens dataset too (see "The data").
+bench-tuning: $(ENV) $(DATASET) ## Benchmark: level 1's tuning of l2 on the default world (and MOVIELENS=<folder>), both values judged on the test period
+	$(RUN) -m benchmarks.tuning_gain --data $(DATA) $(if $(MOVIELENS),--also $(MOVIELENS))
 
 bench-stack: $(ENV) $(DATASET) ## Benchmark: make stack's start-up, level 2 embedded against the servers (and their worker), registry calls/s, serving from the tracking server
 	$(RUN) -m benchmarks.stack_cost --data $(DATA)

@@ -97,12 +97,22 @@ def stack_headlines(results: dict[str, Any]) -> dict[str, float]:
     return figures
 
 
+def tuning_headlines(results: dict[str, Any]) -> dict[str, float]:
+    """The chosen l2 and its gain on the test period, per dataset."""
+    figures = {}
+    for dataset, row in results.items():
+        figures[f"{dataset}: chosen l2"] = row["chosen_l2"]
+        figures[f"{dataset}: test gain %"] = row["test_gain_percent"]
+    return figures
+
+
 #: The figures worth a line in the table, per benchmark; the others are in the file only.
 HEADLINES: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
     "ops": ops_headlines,
     "serve": serve_headlines,
     "training": training_headlines,
     "stack": stack_headlines,
+    "tuning": tuning_headlines,
 }
 
 

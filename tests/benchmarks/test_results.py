@@ -79,3 +79,16 @@ def test_the_stack_headlines_name_each_way_store_and_process_count():
         "alias reads/s, tracking server": 71.0,
         "max requests/s, 2 process(es)": 3200,
     }
+
+
+def test_the_tuning_headlines_are_the_choice_and_its_gain_on_test_per_dataset():
+    tuning = {
+        "default world": {"chosen_l2": 200.0, "test_gain_percent": 0.0},
+        "ml-100k": {"chosen_l2": 1000.0, "test_gain_percent": -3.9},
+    }
+    assert results.tuning_headlines(tuning) == {
+        "default world: chosen l2": 200.0,
+        "default world: test gain %": 0.0,
+        "ml-100k: chosen l2": 1000.0,
+        "ml-100k: test gain %": -3.9,
+    }
