@@ -147,11 +147,9 @@ def unreachable_server() -> str | None:
     Checked before a run changes anything: a tracking server or Prefect API that does not
     answer would otherwise fail the run half-way, after minutes of retries, with a traceback.
     """
-    from prefect.settings import PREFECT_API_URL
-
     servers = [
         ("MLflow tracking server", "MLFLOW_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI")),
-        ("Prefect API", "PREFECT_API_URL", PREFECT_API_URL.value()),
+        ("Prefect API", "PREFECT_API_URL", configured_prefect_api()),
     ]
     for what, setting, url in servers:
         if not url or not str(url).startswith(("http://", "https://")):
@@ -166,6 +164,20 @@ def unreachable_server() -> str | None:
                 f"(make stack), or unset {setting} to use the level's local state"
             )
     return None
+
+
+def configured_prefect_api() -> str | None:
+    """``PREFECT_API_URL`` as Prefect reads it, without importing Prefect when it is not loaded.
+
+    Importing Prefect costs about a second, which the stages that never run a flow (gate,
+    register, promote, deploy, smoke) need not pay; before that import, with the level's own
+    ``PREFECT_HOME``, the environment is where the setting comes from.
+    """
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import PREFECT_API_URL
+
+        return PREFECT_API_URL.value()
+    return os.environ.get("PREFECT_API_URL")
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen[bytes]) -> None:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,6 @@ START_SECONDS, RUN_SECONDS = 300, 600
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def processes_under(folder: Path) -> list[psutil.Process]:
     """Every process whose command line names ``folder``: what the stack started there."""
     found = []
@@ -54,7 +46,7 @@ def processes_under(folder: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Layout]:
+def stack(free_port: Callable[[], int]) -> Iterator[Layout]:
     """The whole stack on free ports, in a folder of its own; stopped, and checked gone, after."""
     state = Path(tempfile.mkdtemp(prefix="stack-integration-"))
     state.chmod(0o755)  # PostgreSQL runs as nobody when the tests run as root
@@ -128,7 +120,7 @@ def query(layout: Layout, database: str, sql: str, *params: object) -> list[tupl
         return connection.execute(sql, params).fetchall()
 
 
-def test_level2_releases_on_the_stack(stack, tiny_world, tmp_path):
+def test_level2_releases_on_the_stack(stack, tiny_world, tmp_path, free_port):
     state = tmp_path / "level2"
     settings = ["--set", f"tracking.state_dir={state}", "--set", f"serving.port={free_port()}"]
     try:
@@ -164,7 +156,7 @@ def test_level2_releases_on_the_stack(stack, tiny_world, tmp_path):
         run_level(stack, "level2_cicd.stages", "stop", *settings)
 
 
-def test_level4_retrains_by_itself_on_the_stack(stack, tmp_path):
+def test_level4_retrains_by_itself_on_the_stack(stack, tmp_path, free_port):
     world = World(WorldConfig(seed=7, size="tiny", scenario="catalog_shift", switch_day=92))
     data = write_dataset(world.history(), tmp_path / "catalog-shift-tiny")
     state = tmp_path / "level4"

@@ -23,13 +23,6 @@ from stack.processes import Running, StackError, stop
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def open_folder() -> Iterator[Path]:
     """A state folder whose parents every user can pass: PostgreSQL runs as nobody under root."""
@@ -41,7 +34,7 @@ def open_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_postgres_from_the_wheel_starts_makes_both_databases_and_stops(open_folder):
+def test_postgres_from_the_wheel_starts_makes_both_databases_and_stops(open_folder, free_port):
     binaries = postgres.find_binaries(prefer="wheel")
     assert binaries.source == postgres.WHEEL
     port = free_port()
@@ -101,7 +94,7 @@ def test_stop_stops_recorded_servers_and_says_which_had_gone(tmp_path):
     assert status(layout) == {}
 
 
-def test_a_port_in_use_is_refused_naming_the_server_and_its_option(tmp_path):
+def test_a_port_in_use_is_refused_naming_the_server_and_its_option(tmp_path, free_port):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
